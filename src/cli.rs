@@ -1,0 +1,50 @@
+//! The command line as the user typed it (clap). Turning it into settings and
+//! checked parameters is [`crate::app`]'s job.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "svr-etl", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (TOML). Without it the embedded default applies; keys in
+    /// it override the default, and SVR_ETL__SECTION__KEY variables override both.
+    #[arg(long, short, global = true, env = "SVR_ETL_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one trial now and print where it was written.
+    Once(OnceArgs),
+    /// Print the effective configuration, or the error that makes it invalid.
+    CheckConfig,
+}
+
+#[derive(Debug, Args)]
+pub struct OnceArgs {
+    /// Sink URL for this trial (s3://bucket/prefix, file:///dir or a directory),
+    /// overriding sink.url.
+    #[arg(long, value_name = "URL")]
+    pub sink: Option<String>,
+
+    /// Replay a configuration instead of drawing one: gamma of the RBF kernel.
+    #[arg(long, requires_all = ["c", "epsilon"], conflicts_with = "seed")]
+    pub gamma: Option<f64>,
+
+    /// Regularization C (with --gamma).
+    #[arg(long, requires_all = ["gamma", "epsilon"])]
+    pub c: Option<f64>,
+
+    /// Width of the epsilon-insensitive tube (with --gamma).
+    #[arg(long, requires_all = ["gamma", "c"])]
+    pub epsilon: Option<f64>,
+
+    /// Draw from this trial seed (the `seed` of an earlier hyper record replays it).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}

@@ -1,0 +1,311 @@
+//! The data set: parsed once from newline-delimited JSON, then held in memory.
+//!
+//! A row is `point_id`, `is_train`, numeric feature columns and `y_true`, the layout of
+//! the Athena `data` table. The embedded default is scikit-learn's diabetes set with
+//! the seed pipeline's split (`assets/diabetes.json`, made by `assets/make_diabetes.py`).
+//! This module owns parsing, validation, the canonical serialization and its checksum.
+
+use std::collections::HashSet;
+use std::io::{self, Write};
+use std::path::Path;
+
+use ndarray::{Array1, Array2};
+use serde::ser::{SerializeMap, Serializer};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// The embedded default data set.
+pub const DIABETES_NDJSON: &str = include_str!("../assets/diabetes.json");
+
+const POINT_ID: &str = "point_id";
+const IS_TRAIN: &str = "is_train";
+const Y_TRUE: &str = "y_true";
+
+/// A data set that cannot be used; names the file, line and key.
+#[derive(Debug, thiserror::Error)]
+#[error("data set {origin}{}{}: {reason}",
+    .line.map(|l| format!(" line {l}")).unwrap_or_default(),
+    .key.as_ref().map(|k| format!(": key `{k}`")).unwrap_or_default())]
+pub struct DatasetError {
+    pub origin: String,
+    pub line: Option<usize>,
+    pub key: Option<String>,
+    pub reason: String,
+}
+
+/// The rows, in file order, with features as one matrix.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    feature_names: Vec<String>,
+    point_ids: Vec<i64>,
+    is_train: Vec<bool>,
+    features: Array2<f64>,
+    targets: Array1<f64>,
+    checksum: String,
+}
+
+impl Dataset {
+    /// The embedded diabetes set.
+    pub fn embedded() -> Dataset {
+        Dataset::parse(DIABETES_NDJSON, "(embedded diabetes.json)")
+            .expect("the embedded data set is checked by the test suite")
+    }
+
+    pub fn from_file(path: &Path) -> Result<Dataset, DatasetError> {
+        let text = std::fs::read_to_string(path).map_err(|e| DatasetError {
+            origin: path.display().to_string(),
+            line: None,
+            key: None,
+            reason: e.to_string(),
+        })?;
+        Dataset::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses newline-delimited JSON; `origin` names the source in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Dataset, DatasetError> {
+        let err = |line: Option<usize>, key: Option<&str>, reason: String| DatasetError {
+            origin: origin.to_string(),
+            line,
+            key: key.map(str::to_string),
+            reason,
+        };
+        let mut feature_names: Vec<String> = Vec::new();
+        let mut point_ids = Vec::new();
+        let mut is_train = Vec::new();
+        let mut targets = Vec::new();
+        let mut values: Vec<f64> = Vec::new();
+        let mut seen_ids = HashSet::new();
+
+        for (idx, line) in text.lines().enumerate() {
+            let lineno = idx + 1;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let at = |key: &str, reason: String| err(Some(lineno), Some(key), reason);
+            let row: Map<String, Value> = serde_json::from_str(line)
+                .map_err(|e| err(Some(lineno), None, format!("not a JSON object: {e}")))?;
+            if point_ids.is_empty() {
+                feature_names = row
+                    .keys()
+                    .filter(|k| ![POINT_ID, IS_TRAIN, Y_TRUE].contains(&k.as_str()))
+                    .cloned()
+                    .collect();
+                if feature_names.is_empty() {
+                    return Err(err(Some(lineno), None, "no feature columns".into()));
+                }
+            }
+            let id = match row.get(POINT_ID) {
+                Some(v) => v
+                    .as_i64()
+                    .ok_or_else(|| at(POINT_ID, format!("expected an integer, got {v}")))?,
+                None => return Err(at(POINT_ID, "missing".into())),
+            };
+            if !seen_ids.insert(id) {
+                return Err(at(POINT_ID, format!("duplicate point_id {id}")));
+            }
+            let train = match row.get(IS_TRAIN) {
+                Some(v) => v
+                    .as_bool()
+                    .ok_or_else(|| at(IS_TRAIN, format!("expected true or false, got {v}")))?,
+                None => return Err(at(IS_TRAIN, "missing".into())),
+            };
+            let number = |key: &str| -> Result<f64, DatasetError> {
+                let v = row.get(key).ok_or_else(|| at(key, "missing".into()))?;
+                v.as_f64()
+                    .filter(|x| x.is_finite())
+                    .ok_or_else(|| at(key, format!("expected a finite number, got {v}")))
+            };
+            targets.push(number(Y_TRUE)?);
+            for name in &feature_names {
+                values.push(number(name)?);
+            }
+            if row.len() != feature_names.len() + 3 {
+                let extra = row
+                    .keys()
+                    .find(|k| {
+                        ![POINT_ID, IS_TRAIN, Y_TRUE].contains(&k.as_str())
+                            && !feature_names.contains(k)
+                    })
+                    .map(String::as_str)
+                    .unwrap_or("?");
+                return Err(at(extra, "column not in the first row".into()));
+            }
+            point_ids.push(id);
+            is_train.push(train);
+        }
+
+        let n = point_ids.len();
+        let n_train = is_train.iter().filter(|t| **t).count();
+        if n_train < 2 || n - n_train < 2 {
+            return Err(err(
+                None,
+                Some(IS_TRAIN),
+                format!("need at least 2 training and 2 test rows, got {n_train} and {}", n - n_train),
+            ));
+        }
+        let features = Array2::from_shape_vec((n, feature_names.len()), values)
+            .expect("one value per feature per row");
+        let mut dataset = Dataset {
+            feature_names,
+            point_ids,
+            is_train,
+            features,
+            targets: Array1::from(targets),
+            checksum: String::new(),
+        };
+        let test_y: Vec<f64> = dataset.test_indices().map(|i| dataset.targets[i]).collect();
+        if test_y.iter().all(|y| *y == test_y[0]) {
+            return Err(err(
+                None,
+                Some(Y_TRUE),
+                "y_true is constant over the test rows, so R^2 is undefined".into(),
+            ));
+        }
+        let mut hasher = HashWriter(Sha256::new());
+        dataset
+            .write_ndjson(&mut hasher)
+            .expect("hashing cannot fail");
+        dataset.checksum = format!("{:x}", hasher.0.finalize());
+        Ok(dataset)
+    }
+
+    pub fn n_rows(&self) -> usize {
+        self.point_ids.len()
+    }
+
+    pub fn feature_names(&self) -> &[String] {
+        &self.feature_names
+    }
+
+    pub fn point_ids(&self) -> &[i64] {
+        &self.point_ids
+    }
+
+    pub fn is_train(&self) -> &[bool] {
+        &self.is_train
+    }
+
+    /// All rows' features, one row per data point.
+    pub fn features(&self) -> &Array2<f64> {
+        &self.features
+    }
+
+    pub fn targets(&self) -> &Array1<f64> {
+        &self.targets
+    }
+
+    pub fn train_indices(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.n_rows()).filter(|i| self.is_train[*i])
+    }
+
+    pub fn test_indices(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.n_rows()).filter(|i| !self.is_train[*i])
+    }
+
+    pub fn n_train(&self) -> usize {
+        self.train_indices().count()
+    }
+
+    /// SHA-256 (hex) of the canonical serialization [`Dataset::write_ndjson`] produces.
+    pub fn checksum(&self) -> &str {
+        &self.checksum
+    }
+
+    /// Writes the rows as newline-delimited JSON in the `data` table's layout.
+    pub fn write_ndjson(&self, out: &mut dyn Write) -> io::Result<()> {
+        for i in 0..self.n_rows() {
+            let mut ser = serde_json::Serializer::new(&mut *out);
+            let mut map = ser.serialize_map(Some(self.feature_names.len() + 3))?;
+            map.serialize_entry(POINT_ID, &self.point_ids[i])?;
+            map.serialize_entry(IS_TRAIN, &self.is_train[i])?;
+            for (name, v) in self.feature_names.iter().zip(self.features.row(i)) {
+                map.serialize_entry(name, v)?;
+            }
+            map.serialize_entry(Y_TRUE, &self.targets[i])?;
+            map.end()?;
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+}
+
+struct HashWriter(Sha256);
+
+impl Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROWS: &str = r#"{"point_id": 0, "is_train": true, "a": 1.0, "y_true": 1}
+{"point_id": 1, "is_train": true, "a": 2.0, "y_true": 2}
+{"point_id": 2, "is_train": false, "a": 3.0, "y_true": 3}
+{"point_id": 3, "is_train": false, "a": 4.0, "y_true": 5}
+"#;
+
+    #[test]
+    fn embedded_set_is_the_diabetes_split() {
+        let d = Dataset::embedded();
+        assert_eq!(d.n_rows(), 442);
+        assert_eq!(d.n_train(), 353);
+        assert_eq!(d.test_indices().count(), 89);
+        assert_eq!(
+            d.feature_names(),
+            ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
+        );
+        assert!(d.features().iter().all(|v| v.is_finite()));
+        assert_eq!(d.point_ids(), (0..442).collect::<Vec<i64>>());
+    }
+
+    #[test]
+    fn canonical_form_round_trips() {
+        let d = Dataset::embedded();
+        let mut out = Vec::new();
+        d.write_ndjson(&mut out).unwrap();
+        let again = Dataset::parse(std::str::from_utf8(&out).unwrap(), "x").unwrap();
+        assert_eq!(again.features(), d.features());
+        assert_eq!(again.targets(), d.targets());
+        assert_eq!(again.checksum(), d.checksum());
+    }
+
+    #[test]
+    fn any_feature_columns_are_accepted() {
+        let d = Dataset::parse(ROWS, "t").unwrap();
+        assert_eq!(d.feature_names(), ["a"]);
+        assert_eq!(d.n_train(), 2);
+    }
+
+    fn parse_err(text: &str) -> String {
+        Dataset::parse(text, "rows.json").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_name_line_and_key() {
+        let bad_value = ROWS.replace(r#""a": 3.0"#, r#""a": "x""#);
+        assert_eq!(
+            parse_err(&bad_value),
+            "data set rows.json line 3: key `a`: expected a finite number, got \"x\""
+        );
+        let missing = ROWS.replace(r#""a": 2.0, "#, "");
+        assert!(parse_err(&missing).starts_with("data set rows.json line 2: key `a`: missing"));
+        let extra = ROWS.replace(r#""a": 4.0"#, r#""a": 4.0, "b": 1"#);
+        assert!(parse_err(&extra).contains("line 4: key `b`"), "{}", parse_err(&extra));
+        let dup = ROWS.replace(r#""point_id": 3"#, r#""point_id": 0"#);
+        assert!(parse_err(&dup).contains("line 4: key `point_id`: duplicate"));
+        let not_json = ROWS.replace(r#"{"point_id": 1"#, r#"{point_id: 1"#);
+        assert!(parse_err(&not_json).starts_with("data set rows.json line 2: not a JSON object"));
+        let no_test = ROWS.replace("false", "true");
+        assert!(parse_err(&no_test).contains("key `is_train`"));
+        let flat = ROWS.replace(r#""y_true": 5"#, r#""y_true": 3"#);
+        assert!(parse_err(&flat).contains("key `y_true`"));
+    }
+}

@@ -1,0 +1,60 @@
+//! The `svr-etl` binary: parses the command line, starts logging, loads settings and
+//! hands over to the library. Exit codes: 0 done, 1 a run failed, 64 bad command
+//! line, 65 bad data set, 78 bad configuration (systemd does not restart on it).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use svr_etl::app::{self, AppError, OnceRequest};
+use svr_etl::cli::{Cli, Command};
+use svr_etl::config::Settings;
+use svr_etl::pipeline::system_clock;
+use svr_etl::telemetry;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return fail(&AppError::from(e)),
+    };
+    if let Command::CheckConfig = cli.command {
+        print_out(&settings.to_string());
+        return ExitCode::SUCCESS;
+    }
+    telemetry::init(&settings.log_level);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Command::Once(args) => {
+                let request = OnceRequest::from_cli(args)?;
+                let report = app::once(settings, request, system_clock()).await?;
+                print_out(&format!("{}\n", app::summary_line(&report)));
+                Ok(())
+            }
+            Command::CheckConfig => unreachable!("handled before the runtime starts"),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// Prints the whole cause chain on one line and maps the error to its exit code.
+fn fail(err: &AppError) -> ExitCode {
+    eprintln!("error: {}", app::error_chain(err));
+    ExitCode::from(err.exit_code())
+}
+
+/// Writes to stdout. A closed pipe (`svr-etl check-config | head`) is the reader's
+/// choice, not an error, so it is ignored rather than panicking as `print!` would.
+fn print_out(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}

@@ -1,0 +1,211 @@
+//! A directory as a sink, with the same keys as S3.
+//!
+//! An object is written to a hidden `.<name>.partial-…` file beside its final name,
+//! synced, then hard-linked to the final name: `link(2)` fails when the name exists,
+//! which gives create-once atomically, and readers never see a partial file under a
+//! `*.json` name.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rand::Rng;
+
+use super::{BodyWriter, CountingWriter, Sink, SinkError, Written};
+
+#[derive(Debug, Clone)]
+pub struct LocalSink {
+    root: PathBuf,
+}
+
+impl LocalSink {
+    pub fn new(root: PathBuf) -> LocalSink {
+        LocalSink { root }
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+}
+
+#[async_trait]
+impl Sink for LocalSink {
+    async fn create(
+        &self,
+        key: &str,
+        body: BodyWriter,
+        _timeout: Duration,
+    ) -> Result<Written, SinkError> {
+        // Local writes do not hang the way a network call can, and a blocking write
+        // cannot be interrupted, so the timeout is not applied here.
+        let path = self.path(key);
+        let location = self.location(key);
+        tokio::task::spawn_blocking(move || create_once(&path, body, &location))
+            .await
+            .map_err(|e| SinkError::Io {
+                op: "writing",
+                location: self.location(key),
+                source: io::Error::other(e.to_string()),
+            })?
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, SinkError> {
+        match tokio::fs::read(self.path(key)).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(SinkError::Io {
+                op: "reading",
+                location: self.location(key),
+                source,
+            }),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, SinkError> {
+        let root = self.root.clone();
+        let start = self.path(prefix);
+        let location = self.location(prefix);
+        tokio::task::spawn_blocking(move || {
+            let mut keys = Vec::new();
+            walk(&root, &start, &mut keys).map_err(|source| SinkError::Io {
+                op: "listing",
+                location,
+                source,
+            })?;
+            keys.sort();
+            Ok(keys)
+        })
+        .await
+        .expect("listing does not panic")
+    }
+
+    fn location(&self, key: &str) -> String {
+        let root = std::path::absolute(&self.root).unwrap_or_else(|_| self.root.clone());
+        format!("file://{}", root.join(key).display())
+    }
+}
+
+fn create_once(path: &Path, body: BodyWriter, location: &str) -> Result<Written, SinkError> {
+    let io_err = |op, source| SinkError::Io {
+        op,
+        location: location.to_string(),
+        source,
+    };
+    let dir = path.parent().expect("keys have a directory");
+    let name = path.file_name().expect("keys name a file").to_string_lossy();
+    fs::create_dir_all(dir).map_err(|e| io_err("creating the directory of", e))?;
+    if path.exists() {
+        return Err(SinkError::Exists {
+            location: location.to_string(),
+        });
+    }
+    let partial = dir.join(format!(
+        ".{name}.partial-{}-{:08x}",
+        std::process::id(),
+        rand::thread_rng().gen::<u32>()
+    ));
+    let result = write_partial(&partial, body).and_then(|bytes| {
+        match fs::hard_link(&partial, path) {
+            Ok(()) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+            Err(e) => Err(e),
+        }
+    });
+    // The partial file goes whatever happened; on success the final name keeps the data.
+    let _ = fs::remove_file(&partial);
+    match result {
+        Ok(Some(bytes)) => {
+            // Make the new directory entry durable, not just the file's data.
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io_err("syncing the directory of", e))?;
+            Ok(Written {
+                location: location.to_string(),
+                bytes,
+            })
+        }
+        Ok(None) => Err(SinkError::Exists {
+            location: location.to_string(),
+        }),
+        Err(e) => Err(io_err("writing", e)),
+    }
+}
+
+fn write_partial(partial: &Path, body: BodyWriter) -> io::Result<u64> {
+    let file = File::create_new(partial)?;
+    let mut out = CountingWriter {
+        inner: BufWriter::new(file),
+        count: 0,
+    };
+    body(&mut out)?;
+    let file = out.inner.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    Ok(out.count)
+}
+
+/// Collects the keys of complete objects under `dir`, skipping partial files.
+fn walk(root: &Path, dir: &Path, keys: &mut Vec<String>) -> io::Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            walk(root, &path, keys)?;
+        } else if !entry.file_name().to_string_lossy().starts_with('.') {
+            let rel = path.strip_prefix(root).expect("walk stays under root");
+            keys.push(rel.to_string_lossy().into_owned());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn sink() -> (tempfile::TempDir, LocalSink) {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = LocalSink::new(dir.path().to_path_buf());
+        (dir, sink)
+    }
+
+    fn body(text: &'static str) -> BodyWriter {
+        Box::new(move |w: &mut dyn Write| w.write_all(text.as_bytes()))
+    }
+
+    const T: Duration = Duration::from_secs(5);
+
+    #[tokio::test]
+    async fn creates_once_and_reads_back() {
+        let (_dir, sink) = sink();
+        let w = sink.create("a/b.json", body("x\n"), T).await.unwrap();
+        assert_eq!(w.bytes, 2);
+        assert!(w.location.starts_with("file:///"));
+        let err = sink.create("a/b.json", body("y\n"), T).await.unwrap_err();
+        assert!(matches!(err, SinkError::Exists { .. }), "{err}");
+        assert_eq!(sink.get("a/b.json").await.unwrap().unwrap(), b"x\n");
+        assert_eq!(sink.get("a/c.json").await.unwrap(), None);
+        assert_eq!(sink.list("a/").await.unwrap(), ["a/b.json"]);
+    }
+
+    #[tokio::test]
+    async fn a_failing_body_leaves_nothing() {
+        let (dir, sink) = sink();
+        let failing: BodyWriter = Box::new(|w: &mut dyn Write| {
+            w.write_all(b"half")?;
+            Err(io::Error::other("serializer broke"))
+        });
+        let err = sink.create("a/b.json", failing, T).await.unwrap_err();
+        assert!(err.to_string().contains("a/b.json"), "{err}");
+        assert!(err.to_string().contains("serializer broke"), "{err}");
+        let left: Vec<_> = fs::read_dir(dir.path().join("a")).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+}

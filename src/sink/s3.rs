@@ -1,0 +1,386 @@
+//! S3 (and S3-compatible stores) as a sink, streaming without temporary files.
+//!
+//! The body writer runs on a blocking thread and hands full parts over a channel of
+//! one slot, so memory stays near a few parts whatever the object's size. An object
+//! that fits in one part goes up in one PutObject; a larger one becomes a multipart
+//! upload whose parts are sent as they fill, and which is aborted on any failure.
+//! Both carry `If-None-Match: *`, so an existing object is never replaced, and S3
+//! makes an object visible only once PutObject or CompleteMultipartUpload succeeds.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::BehaviorVersion;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::Client;
+use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use tokio::sync::mpsc;
+
+use super::{BodyWriter, CountingWriter, S3Settings, Sink, SinkError, Written};
+
+/// Regions for stores that have none; S3-compatible servers accept any.
+const FALLBACK_REGION: &str = "us-east-1";
+
+#[derive(Debug, Clone)]
+pub struct S3Sink {
+    client: Client,
+    bucket: String,
+    prefix: String,
+    part_size: usize,
+}
+
+/// One filled part, or the tail of the object once the writer has finished.
+struct Chunk {
+    bytes: Vec<u8>,
+    last: bool,
+}
+
+impl S3Sink {
+    /// Builds the client from aws-config's default chain (environment, profile,
+    /// IMDSv2 instance role) and `settings`. Makes no request.
+    pub async fn new(
+        bucket: String,
+        prefix: String,
+        settings: &S3Settings,
+        part_size: usize,
+    ) -> S3Sink {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            // The SDK sets no timeouts by default: against a frozen server a request
+            // would hang for ever. Setting a timeout config replaces all defaults, so
+            // the connect timeout is set here too. The per-object deadline on top of
+            // these is the caller's.
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .read_timeout(Duration::from_secs(30))
+                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .build(),
+            )
+            .retry_config(RetryConfig::standard().with_max_attempts(4));
+        if let Some(region) = &settings.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        } else if settings.endpoint_url.is_some() {
+            loader = loader.region(aws_config::Region::new(FALLBACK_REGION));
+        }
+        let shared = loader.load().await;
+        let mut config = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(settings.force_path_style)
+            // The default retry quota is spent after about 25 consecutive failures and
+            // then refills only on success, so a daemon that lived through an outage
+            // would stop retrying for good. This bucket refills with time as well.
+            .retry_partition(
+                RetryPartition::custom("svr-etl")
+                    .token_bucket(TokenBucket::builder().refill_rate(1.0).build())
+                    .build(),
+            );
+        if let Some(endpoint) = &settings.endpoint_url {
+            config = config.endpoint_url(endpoint);
+        }
+        S3Sink {
+            client: Client::from_conf(config.build()),
+            bucket,
+            prefix,
+            part_size,
+        }
+    }
+
+    fn full_key(&self, key: &str) -> String {
+        if self.prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}/{key}", self.prefix)
+        }
+    }
+
+    fn remote<E>(&self, op: &'static str, key: &str, err: SdkError<E>) -> SinkError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let location = self.location(key);
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let code = err.as_service_error().and_then(|e| e.code().map(str::to_string));
+        // 412: the If-None-Match: * precondition failed, the key is taken.
+        if status == Some(412) || code.as_deref() == Some("PreconditionFailed") {
+            return SinkError::Exists { location };
+        }
+        SinkError::Remote {
+            op,
+            location,
+            message: DisplayErrorContext(&err).to_string(),
+        }
+    }
+
+    /// Sends the chunks as they arrive: one PutObject, or a multipart upload.
+    async fn upload(
+        &self,
+        key: &str,
+        chunks: &mut mpsc::Receiver<Chunk>,
+        upload_id: &mut Option<String>,
+    ) -> Result<(), SinkError> {
+        let full_key = self.full_key(key);
+        let Some(first) = chunks.recv().await else {
+            return Err(self.writer_gone(key));
+        };
+        if first.last {
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&full_key)
+                .if_none_match("*")
+                .content_type("application/json")
+                .body(ByteStream::from(first.bytes))
+                .send()
+                .await
+                .map_err(|e| self.remote("PutObject", key, e))?;
+            return Ok(());
+        }
+
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&full_key)
+            .content_type("application/json")
+            .send()
+            .await
+            .map_err(|e| self.remote("CreateMultipartUpload", key, e))?;
+        let id = created.upload_id().unwrap_or_default().to_string();
+        *upload_id = Some(id.clone());
+
+        let mut parts = Vec::new();
+        let mut chunk = first;
+        loop {
+            // A last chunk can be empty when the object is a whole number of parts;
+            // S3 takes no empty part after the first.
+            if !(chunk.last && chunk.bytes.is_empty()) {
+                let number = parts.len() as i32 + 1;
+                let sent = self
+                    .client
+                    .upload_part()
+                    .bucket(&self.bucket)
+                    .key(&full_key)
+                    .upload_id(&id)
+                    .part_number(number)
+                    .body(ByteStream::from(chunk.bytes))
+                    .send()
+                    .await
+                    .map_err(|e| self.remote("UploadPart", key, e))?;
+                parts.push(
+                    CompletedPart::builder()
+                        .part_number(number)
+                        .set_e_tag(sent.e_tag().map(str::to_string))
+                        .build(),
+                );
+            }
+            if chunk.last {
+                break;
+            }
+            chunk = chunks.recv().await.ok_or_else(|| self.writer_gone(key))?;
+        }
+
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&full_key)
+            .upload_id(&id)
+            // Create-once holds for multipart objects too.
+            .if_none_match("*")
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| self.remote("CompleteMultipartUpload", key, e))?;
+        *upload_id = None;
+        Ok(())
+    }
+
+    fn writer_gone(&self, key: &str) -> SinkError {
+        SinkError::Remote {
+            op: "writing",
+            location: self.location(key),
+            message: "the record writer stopped before the end".into(),
+        }
+    }
+
+    async fn abort(&self, key: &str, upload_id: &str) {
+        let result = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(self.full_key(key))
+            .upload_id(upload_id)
+            .send()
+            .await;
+        if let Err(e) = result {
+            // The object never became visible either way; a bucket lifecycle rule
+            // (see the README) removes what an abort could not.
+            tracing::warn!(
+                location = %self.location(key),
+                upload_id,
+                error = %DisplayErrorContext(&e),
+                "could not abort the multipart upload"
+            );
+        }
+    }
+}
+
+/// Cuts what the body writes into parts and hands them to the uploader.
+struct PartWriter {
+    buf: Vec<u8>,
+    part_size: usize,
+    tx: mpsc::Sender<Chunk>,
+}
+
+impl PartWriter {
+    fn send(&mut self, last: bool) -> std::io::Result<()> {
+        let bytes = std::mem::replace(&mut self.buf, Vec::with_capacity(self.part_size));
+        self.tx
+            .blocking_send(Chunk { bytes, last })
+            .map_err(|_| std::io::Error::other("the upload stopped"))
+    }
+}
+
+impl std::io::Write for PartWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let room = self.part_size - self.buf.len();
+        let n = room.min(data.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == self.part_size {
+            self.send(false)?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Sink for S3Sink {
+    async fn create(
+        &self,
+        key: &str,
+        body: BodyWriter,
+        timeout: Duration,
+    ) -> Result<Written, SinkError> {
+        let (tx, mut rx) = mpsc::channel(1);
+        let part_size = self.part_size;
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut out = CountingWriter {
+                inner: PartWriter {
+                    buf: Vec::with_capacity(part_size),
+                    part_size,
+                    tx,
+                },
+                count: 0,
+            };
+            body(&mut out)?;
+            out.inner.send(true)?;
+            Ok::<u64, std::io::Error>(out.count)
+        });
+
+        let mut upload_id = None;
+        let uploaded =
+            match tokio::time::timeout(timeout, self.upload(key, &mut rx, &mut upload_id)).await {
+                Ok(result) => result,
+                Err(_) => Err(SinkError::Timeout {
+                    op: "uploading",
+                    location: self.location(key),
+                    after: timeout,
+                }),
+            };
+        // Unblocks the writer if the upload stopped early.
+        drop(rx);
+        let written = writer.await;
+        if let Some(id) = upload_id {
+            self.abort(key, &id).await;
+        }
+        let bytes = match written {
+            Ok(Ok(bytes)) => bytes,
+            // A writer that failed on its own is the root cause, unless the upload
+            // failed first and the writer only saw the channel close.
+            Ok(Err(source)) => {
+                uploaded?;
+                return Err(SinkError::Io {
+                    op: "writing",
+                    location: self.location(key),
+                    source,
+                });
+            }
+            Err(e) => {
+                uploaded?;
+                return Err(SinkError::Io {
+                    op: "writing",
+                    location: self.location(key),
+                    source: std::io::Error::other(e.to_string()),
+                });
+            }
+        };
+        uploaded?;
+        Ok(Written {
+            location: self.location(key),
+            bytes,
+        })
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, SinkError> {
+        let got = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(key))
+            .send()
+            .await;
+        match got {
+            Ok(out) => {
+                let bytes = out.body.collect().await.map_err(|e| SinkError::Remote {
+                    op: "GetObject",
+                    location: self.location(key),
+                    message: e.to_string(),
+                })?;
+                Ok(Some(bytes.into_bytes().to_vec()))
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => Err(self.remote("GetObject", key, e)),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, SinkError> {
+        let strip = if self.prefix.is_empty() {
+            0
+        } else {
+            self.prefix.len() + 1
+        };
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(self.full_key(prefix))
+            .into_paginator()
+            .send();
+        let mut keys = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.remote("ListObjectsV2", prefix, e))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key())
+                    .map(|k| k[strip..].to_string()),
+            );
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    fn location(&self, key: &str) -> String {
+        format!("s3://{}/{}", self.bucket, self.full_key(key))
+    }
+}

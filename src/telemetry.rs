@@ -1,0 +1,56 @@
+//! Logging: tracing to journald under systemd, readable lines on stderr elsewhere.
+//!
+//! Under systemd (JOURNAL_STREAM set and the journal reachable) events go to
+//! journald with their fields as journal fields (HYPER_ID, TEST_R2, ...). The level
+//! comes from the config, RUST_LOG taking precedence, and can change at run time
+//! through the returned [`LogHandle`].
+
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{reload, EnvFilter, Registry};
+
+/// Changes the log level of a running process.
+#[derive(Clone)]
+pub struct LogHandle {
+    handle: Option<reload::Handle<EnvFilter, Registry>>,
+}
+
+impl LogHandle {
+    /// Applies `level` unless RUST_LOG pins the filter.
+    pub fn set_level(&self, level: &str) -> Result<(), String> {
+        let Some(handle) = &self.handle else {
+            return Ok(());
+        };
+        let filter = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+        handle.reload(filter).map_err(|e| e.to_string())
+    }
+}
+
+/// Installs the global subscriber. Call once, early in `main`.
+pub fn init(level: &str) -> LogHandle {
+    let from_env = std::env::var("RUST_LOG").ok().filter(|v| !v.is_empty());
+    let filter = from_env
+        .as_deref()
+        .and_then(|v| EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info")));
+    let (filter, handle) = reload::Layer::new(filter);
+    let handle = LogHandle {
+        handle: from_env.is_none().then_some(handle),
+    };
+    let journald = std::env::var_os("JOURNAL_STREAM")
+        .is_some()
+        .then(|| tracing_journald::layer().ok())
+        .flatten();
+    let registry = tracing_subscriber::registry().with(filter);
+    match journald {
+        Some(journal) => registry.with(journal).init(),
+        None => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_target(false),
+            )
+            .init(),
+    }
+    handle
+}
