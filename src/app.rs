@@ -61,7 +61,12 @@ pub fn error_chain(err: &dyn Error) -> String {
         }
         cause = c.source();
     }
-    line
+    // Parser errors (TOML's among them) span lines; logs and stderr get one.
+    line.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Loads the configured data set: the embedded one, or a file.
@@ -113,7 +118,9 @@ pub struct OnceRequest {
 impl OnceRequest {
     pub fn from_cli(args: &crate::cli::OnceArgs) -> Result<OnceRequest, AppError> {
         let params = match (args.gamma, args.c, args.epsilon) {
-            (Some(g), Some(c), Some(e)) => Some(TrialParams::new(g, c, e).map_err(AppError::Usage)?),
+            (Some(g), Some(c), Some(e)) => {
+                Some(TrialParams::new(g, c, e).map_err(AppError::Usage)?)
+            }
             _ => None,
         };
         if let Some(url) = &args.sink {

@@ -10,7 +10,13 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     /// Configuration file (TOML). Without it the embedded default applies; keys in
     /// it override the default, and SVR_ETL__SECTION__KEY variables override both.
-    #[arg(long, short, global = true, env = "SVR_ETL_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "SVR_ETL_CONFIG",
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
 
     #[command(subcommand)]

@@ -28,7 +28,7 @@ pub enum ConfigError {
     Load {
         origin: String,
         #[source]
-        source: config::ConfigError,
+        source: Box<config::ConfigError>,
     },
     #[error("config {origin}: key `{key}`: {reason}")]
     Invalid {
@@ -168,7 +168,7 @@ impl Settings {
             .and_then(Config::try_deserialize)
             .map_err(|source| ConfigError::Load {
                 origin: origin.clone(),
-                source,
+                source: Box::new(source),
             })?;
         Settings::validate(raw, origin)
     }
@@ -271,7 +271,11 @@ impl std::fmt::Display for Settings {
         writeln!(f, "cron = {:?}", self.schedule.cron.expr())?;
         writeln!(f, "timezone = {:?}", self.schedule.cron.timezone().name())?;
         writeln!(f, "trials_per_run = {}", self.schedule.trials_per_run)?;
-        writeln!(f, "shutdown_grace_secs = {:?}", self.schedule.shutdown_grace.as_secs_f64())?;
+        writeln!(
+            f,
+            "shutdown_grace_secs = {:?}",
+            self.schedule.shutdown_grace.as_secs_f64()
+        )?;
         writeln!(f, "\n[search]")?;
         writeln!(f, "gamma = {}", range(&self.search.gamma))?;
         writeln!(f, "c = {}", range(&self.search.c))?;
@@ -295,11 +299,23 @@ impl std::fmt::Display for Settings {
             crate::sink::Compression::Gzip => "gzip",
         };
         writeln!(f, "compression = {compression:?}")?;
-        writeln!(f, "upload_timeout_secs = {:?}", self.sink.upload_timeout.as_secs_f64())?;
-        writeln!(f, "part_size_mib = {:?}", self.sink.part_size as f64 / 1048576.0)?;
+        writeln!(
+            f,
+            "upload_timeout_secs = {:?}",
+            self.sink.upload_timeout.as_secs_f64()
+        )?;
+        writeln!(
+            f,
+            "part_size_mib = {:?}",
+            self.sink.part_size as f64 / 1048576.0
+        )?;
         writeln!(f, "\n[s3]")?;
         writeln!(f, "region = {:?}", s3.region.clone().unwrap_or_default())?;
-        writeln!(f, "endpoint_url = {:?}", s3.endpoint_url.clone().unwrap_or_default())?;
+        writeln!(
+            f,
+            "endpoint_url = {:?}",
+            s3.endpoint_url.clone().unwrap_or_default()
+        )?;
         writeln!(f, "force_path_style = {}", s3.force_path_style)?;
         writeln!(f, "\n[log]")?;
         writeln!(f, "level = {:?}", self.log_level)?;
@@ -315,7 +331,9 @@ fn seconds(value: f64, zero_ok: bool) -> Result<Duration, String> {
     if ok {
         Ok(Duration::from_secs_f64(value))
     } else {
-        Err(format!("must be a number of seconds in (0, 86400], got {value}"))
+        Err(format!(
+            "must be a number of seconds in (0, 86400], got {value}"
+        ))
     }
 }
 
@@ -350,7 +368,9 @@ mod tests {
 
     #[test]
     fn unknown_key_is_rejected_by_name() {
-        let err = load_str("[search]\ngama = [-1.0, 1.0]\n").unwrap_err().to_string();
+        let err = load_str("[search]\ngama = [-1.0, 1.0]\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("gama"), "{err}");
     }
 
@@ -364,8 +384,14 @@ mod tests {
             ("[solver]\ntolerance = 0.0\n", "solver.tolerance"),
             ("[solver]\ntolerance = -1e-3\n", "solver.tolerance"),
             ("[schedule]\ncron = \"not a cron\"\n", "schedule.cron"),
-            ("[schedule]\ntimezone = \"Mars/Olympus\"\n", "schedule.timezone"),
-            ("[schedule]\ntrials_per_run = 0\n", "schedule.trials_per_run"),
+            (
+                "[schedule]\ntimezone = \"Mars/Olympus\"\n",
+                "schedule.timezone",
+            ),
+            (
+                "[schedule]\ntrials_per_run = 0\n",
+                "schedule.trials_per_run",
+            ),
             ("[sink]\nurl = \"ftp://x/y\"\n", "sink.url"),
             ("[sink]\ncompression = \"zip\"\n", "sink.compression"),
             ("[sink]\npart_size_mib = 1\n", "sink.part_size_mib"),

@@ -140,7 +140,10 @@ impl Dataset {
             return Err(err(
                 None,
                 Some(IS_TRAIN),
-                format!("need at least 2 training and 2 test rows, got {n_train} and {}", n - n_train),
+                format!(
+                    "need at least 2 training and 2 test rows, got {n_train} and {}",
+                    n - n_train
+                ),
             ));
         }
         let features = Array2::from_shape_vec((n, feature_names.len()), values)
@@ -298,7 +301,11 @@ mod tests {
         let missing = ROWS.replace(r#""a": 2.0, "#, "");
         assert!(parse_err(&missing).starts_with("data set rows.json line 2: key `a`: missing"));
         let extra = ROWS.replace(r#""a": 4.0"#, r#""a": 4.0, "b": 1"#);
-        assert!(parse_err(&extra).contains("line 4: key `b`"), "{}", parse_err(&extra));
+        assert!(
+            parse_err(&extra).contains("line 4: key `b`"),
+            "{}",
+            parse_err(&extra)
+        );
         let dup = ROWS.replace(r#""point_id": 3"#, r#""point_id": 0"#);
         assert!(parse_err(&dup).contains("line 4: key `point_id`: duplicate"));
         let not_json = ROWS.replace(r#"{"point_id": 1"#, r#"{point_id: 1"#);

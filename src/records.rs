@@ -176,7 +176,12 @@ mod tests {
     #[test]
     fn hyper_fields_are_the_serialized_keys_in_order() {
         let value = serde_json::to_value(record()).unwrap();
-        let keys: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
+        let keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         assert_eq!(keys, HYPER_FIELDS);
     }
 

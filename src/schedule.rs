@@ -41,7 +41,9 @@ impl CronSchedule {
             _ => {
                 return Err((
                     "schedule.cron",
-                    format!("{expr:?} has {fields} fields; expected 6 (sec min hour dom month dow) or 5"),
+                    format!(
+                    "{expr:?} has {fields} fields; expected 6 (sec min hour dom month dow) or 5"
+                ),
                 ))
             }
         };
@@ -115,8 +117,17 @@ mod tests {
 
     #[test]
     fn bad_input_names_the_key() {
-        assert_eq!(CronSchedule::new("61 * * * * *", "UTC").unwrap_err().0, "schedule.cron");
-        assert_eq!(CronSchedule::new("* *", "UTC").unwrap_err().0, "schedule.cron");
-        assert_eq!(CronSchedule::new("* * * * *", "Nowhere").unwrap_err().0, "schedule.timezone");
+        assert_eq!(
+            CronSchedule::new("61 * * * * *", "UTC").unwrap_err().0,
+            "schedule.cron"
+        );
+        assert_eq!(
+            CronSchedule::new("* *", "UTC").unwrap_err().0,
+            "schedule.cron"
+        );
+        assert_eq!(
+            CronSchedule::new("* * * * *", "Nowhere").unwrap_err().0,
+            "schedule.timezone"
+        );
     }
 }

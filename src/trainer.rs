@@ -207,7 +207,11 @@ mod tests {
             .unwrap();
         assert_eq!(out.predictions.len(), 442);
         // The seed pipeline's best published trial scored 0.5548645916432509.
-        assert!((out.test_r2 - 0.5548645916432509).abs() < 1e-4, "{}", out.test_r2);
+        assert!(
+            (out.test_r2 - 0.5548645916432509).abs() < 1e-4,
+            "{}",
+            out.test_r2
+        );
         assert!(out.n_support > 0 && out.n_support <= 353);
     }
 
@@ -220,8 +224,17 @@ mod tests {
 
     #[test]
     fn bad_solver_settings_name_their_key() {
-        assert_eq!(SolverSettings::new(0.0, 10).unwrap_err().0, "solver.tolerance");
-        assert_eq!(SolverSettings::new(f64::NAN, 10).unwrap_err().0, "solver.tolerance");
-        assert_eq!(SolverSettings::new(1e-3, 1).unwrap_err().0, "solver.max_train_rows");
+        assert_eq!(
+            SolverSettings::new(0.0, 10).unwrap_err().0,
+            "solver.tolerance"
+        );
+        assert_eq!(
+            SolverSettings::new(f64::NAN, 10).unwrap_err().0,
+            "solver.tolerance"
+        );
+        assert_eq!(
+            SolverSettings::new(1e-3, 1).unwrap_err().0,
+            "solver.max_train_rows"
+        );
     }
 }

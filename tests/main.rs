@@ -1,1 +1,8 @@
+//! The integration tests, one binary so the heavy dependencies link once.
+//! Each module covers one area; `helper` has what they share.
 
+mod helper;
+
+mod cli;
+mod fidelity;
+mod hyper_ids;

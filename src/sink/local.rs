@@ -94,7 +94,10 @@ fn create_once(path: &Path, body: BodyWriter, location: &str) -> Result<Written,
         source,
     };
     let dir = path.parent().expect("keys have a directory");
-    let name = path.file_name().expect("keys name a file").to_string_lossy();
+    let name = path
+        .file_name()
+        .expect("keys name a file")
+        .to_string_lossy();
     fs::create_dir_all(dir).map_err(|e| io_err("creating the directory of", e))?;
     if path.exists() {
         return Err(SinkError::Exists {
@@ -106,13 +109,12 @@ fn create_once(path: &Path, body: BodyWriter, location: &str) -> Result<Written,
         std::process::id(),
         rand::thread_rng().gen::<u32>()
     ));
-    let result = write_partial(&partial, body).and_then(|bytes| {
-        match fs::hard_link(&partial, path) {
+    let result =
+        write_partial(&partial, body).and_then(|bytes| match fs::hard_link(&partial, path) {
             Ok(()) => Ok(Some(bytes)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
             Err(e) => Err(e),
-        }
-    });
+        });
     // The partial file goes whatever happened; on success the final name keeps the data.
     let _ = fs::remove_file(&partial);
     match result {

@@ -254,7 +254,11 @@ impl Layout {
     }
 
     pub fn hyper_key(&self, created: DateTime<Utc>, id: HyperId) -> String {
-        format!("hyper/dt={}/{id}.{}", created.format("%Y-%m-%d"), self.ext())
+        format!(
+            "hyper/dt={}/{id}.{}",
+            created.format("%Y-%m-%d"),
+            self.ext()
+        )
     }
 
     /// Wraps `body` so that what it writes is compressed as configured.
@@ -336,9 +340,18 @@ mod tests {
         let t = Utc.with_ymd_and_hms(2026, 11, 26, 23, 59, 59).unwrap();
         let id = crate::hyper_id::HyperIdGenerator::with_node(0).next(t);
         let plain = Layout::new(Compression::None);
-        assert_eq!(plain.fact_key(t, id), format!("fact/dt=2026-11-26/{id}.json"));
-        assert_eq!(plain.hyper_key(t, id), format!("hyper/dt=2026-11-26/{id}.json"));
-        assert_eq!(Layout::new(Compression::Gzip).data_key(), "data/data.json.gz");
+        assert_eq!(
+            plain.fact_key(t, id),
+            format!("fact/dt=2026-11-26/{id}.json")
+        );
+        assert_eq!(
+            plain.hyper_key(t, id),
+            format!("hyper/dt=2026-11-26/{id}.json")
+        );
+        assert_eq!(
+            Layout::new(Compression::Gzip).data_key(),
+            "data/data.json.gz"
+        );
     }
 
     #[test]

@@ -102,7 +102,9 @@ impl S3Sink {
     {
         let location = self.location(key);
         let status = err.raw_response().map(|r| r.status().as_u16());
-        let code = err.as_service_error().and_then(|e| e.code().map(str::to_string));
+        let code = err
+            .as_service_error()
+            .and_then(|e| e.code().map(str::to_string));
         // 412: the If-None-Match: * precondition failed, the key is taken.
         if status == Some(412) || code.as_deref() == Some("PreconditionFailed") {
             return SinkError::Exists { location };

@@ -1,0 +1,84 @@
+//! The fit and the data set against scikit-learn: `tests/fixtures/sklearn_svr.json`,
+//! made by `tests/fixtures/make_sklearn_svr.py`.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use svr_etl::dataset::Dataset;
+use svr_etl::sampler::TrialParams;
+use svr_etl::trainer::{SolverSettings, Trainer};
+
+#[derive(Deserialize)]
+struct Fixture {
+    test_point_ids: Vec<i64>,
+    configs: Vec<Config>,
+}
+
+#[derive(Deserialize)]
+struct Config {
+    gamma: f64,
+    #[serde(rename = "C")]
+    c: f64,
+    epsilon: f64,
+    test_r2: f64,
+    test_pred: Vec<f64>,
+}
+
+fn fixture() -> Fixture {
+    serde_json::from_str(include_str!("fixtures/sklearn_svr.json")).unwrap()
+}
+
+#[test]
+fn embedded_split_is_scikit_learns() {
+    let d = Dataset::embedded();
+    let test_ids: Vec<i64> = d.test_indices().map(|i| d.point_ids()[i]).collect();
+    assert_eq!(d.n_rows(), 442);
+    assert_eq!(d.n_train(), 353);
+    assert_eq!(test_ids, fixture().test_point_ids);
+    assert!(d
+        .features()
+        .iter()
+        .chain(d.targets())
+        .all(|v| v.is_finite()));
+}
+
+#[test]
+fn fits_match_scikit_learn_svr_within_1e_5_r2() {
+    let fx = fixture();
+    assert!(fx.configs.len() >= 50);
+    let trainer = Trainer::new(
+        Arc::new(Dataset::embedded()),
+        SolverSettings::new(1e-3, 20_000).unwrap(),
+    )
+    .unwrap();
+    let test_idx: Vec<usize> = trainer.dataset().test_indices().collect();
+    let mut worst = 0.0f64;
+    for cfg in &fx.configs {
+        let params = TrialParams::new(cfg.gamma, cfg.c, cfg.epsilon).unwrap();
+        let out = trainer.fit(&params).unwrap();
+        let delta = (out.test_r2 - cfg.test_r2).abs();
+        worst = worst.max(delta);
+        assert!(
+            delta <= 1e-5,
+            "gamma={} C={} epsilon={}: R^2 {} vs scikit-learn {}",
+            cfg.gamma,
+            cfg.c,
+            cfg.epsilon,
+            out.test_r2,
+            cfg.test_r2
+        );
+        for (i, expected) in test_idx.iter().zip(&cfg.test_pred) {
+            let got = out.predictions[*i];
+            // Predictions are on the target's scale (25..346); R^2 is the contract,
+            // this only catches a prediction that is wildly off.
+            assert!(
+                (got - expected).abs() < 0.05 * expected.abs().max(1.0),
+                "{got} vs {expected}"
+            );
+        }
+    }
+    eprintln!(
+        "worst |delta R^2| over {} configurations: {worst:e}",
+        fx.configs.len()
+    );
+}
