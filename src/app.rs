@@ -113,6 +113,7 @@ pub struct OnceRequest {
     pub sink: Option<String>,
     pub params: Option<TrialParams>,
     pub seed: Option<u64>,
+    pub trials: u32,
 }
 
 impl OnceRequest {
@@ -130,42 +131,52 @@ impl OnceRequest {
             sink: args.sink.clone(),
             params,
             seed: args.seed,
+            trials: args.trials,
         })
     }
 }
 
-/// `svr-etl once`: publishes the data set if needed and runs one trial.
+/// `svr-etl once`: publishes the data set if needed and runs the trials, one after
+/// another. A failed trial does not stop the others; see [`first_failure`].
 pub async fn once(
     mut settings: Settings,
     request: OnceRequest,
     clock: Clock,
-) -> Result<TrialReport, AppError> {
+) -> Result<Vec<TrialReport>, AppError> {
     if let Some(url) = &request.sink {
         settings.sink.url = SinkUrl::parse(url).map_err(AppError::Usage)?;
     }
     let pipeline = build_pipeline(&settings, Arc::new(HyperIdGenerator::new()), clock).await?;
     pipeline.publish_dataset().await?;
-    let draw = match request.params {
-        Some(p) => Draw::Given(p),
-        None => Draw::Seeded {
-            space: settings.search,
-            seed: request
-                .seed
-                .unwrap_or_else(|| SeedSource::new(settings.seed).next_seed()),
-        },
-    };
-    let report = pipeline.run_trial(draw).await;
-    if report.is_ok() {
-        Ok(report)
-    } else {
-        let reason = match &report.sink_error {
-            Some(e) => error_chain(e),
-            None => report.record.error.clone().unwrap_or_default(),
+    let mut seeds = SeedSource::new(settings.seed);
+    let mut reports = Vec::new();
+    for _ in 0..request.trials.max(1) {
+        let draw = match request.params {
+            Some(p) => Draw::Given(p),
+            None => Draw::Seeded {
+                space: settings.search,
+                seed: request.seed.unwrap_or_else(|| seeds.next_seed()),
+            },
         };
-        Err(AppError::TrialFailed {
-            hyper_id: report.record.hyper_id.get(),
-            reason,
-        })
+        reports.push(pipeline.run_trial(draw).await);
+    }
+    Ok(reports)
+}
+
+/// The first trial that failed, as an error.
+pub fn first_failure(reports: &[TrialReport]) -> Result<(), AppError> {
+    match reports.iter().find(|r| !r.is_ok()) {
+        None => Ok(()),
+        Some(report) => {
+            let reason = match &report.sink_error {
+                Some(e) => error_chain(e),
+                None => report.record.error.clone().unwrap_or_default(),
+            };
+            Err(AppError::TrialFailed {
+                hyper_id: report.record.hyper_id.get(),
+                reason,
+            })
+        }
     }
 }
 

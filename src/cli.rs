@@ -25,7 +25,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run one trial now and print where it was written.
+    /// Run one trial (or --trials N) now and print where each was written.
     Once(OnceArgs),
     /// Print the effective configuration, or the error that makes it invalid.
     CheckConfig,
@@ -51,6 +51,10 @@ pub struct OnceArgs {
     pub epsilon: Option<f64>,
 
     /// Draw from this trial seed (the `seed` of an earlier hyper record replays it).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "trials")]
     pub seed: Option<u64>,
+
+    /// Run this many trials, one after another, each printing its line.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub trials: u32,
 }

@@ -33,9 +33,11 @@ fn main() -> ExitCode {
         match &cli.command {
             Command::Once(args) => {
                 let request = OnceRequest::from_cli(args)?;
-                let report = app::once(settings, request, system_clock()).await?;
-                print_out(&format!("{}\n", app::summary_line(&report)));
-                Ok(())
+                let reports = app::once(settings, request, system_clock()).await?;
+                for report in &reports {
+                    print_out(&format!("{}\n", app::summary_line(report)));
+                }
+                app::first_failure(&reports)
             }
             Command::CheckConfig => unreachable!("handled before the runtime starts"),
         }

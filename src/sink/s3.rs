@@ -109,10 +109,21 @@ impl S3Sink {
         if status == Some(412) || code.as_deref() == Some("PreconditionFailed") {
             return SinkError::Exists { location };
         }
+        // The SDK's own rendering of a service error includes the raw response; the
+        // code, message and status say all a reader of the log needs.
+        let message = match (&code, err.as_service_error().and_then(|e| e.message())) {
+            (Some(code), Some(text)) => format!("{code}: {text}"),
+            (Some(code), None) => code.clone(),
+            _ => DisplayErrorContext(&err).to_string(),
+        };
+        let message = match status {
+            Some(status) => format!("{message} (HTTP {status})"),
+            None => message,
+        };
         SinkError::Remote {
             op,
             location,
-            message: DisplayErrorContext(&err).to_string(),
+            message,
         }
     }
 
