@@ -239,3 +239,23 @@ fn a_failing_fit_is_a_failed_trial_not_a_crash() {
     assert!(record["error"].as_str().unwrap().len() > 5);
     assert!(record["test_r2"].is_null());
 }
+
+#[test]
+fn gzip_compression_writes_json_gz_that_decodes_to_the_same_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = svr_etl(dir.path())
+        .args(["once", "--gamma", "1", "--c", "1", "--epsilon", "0.1"])
+        .env("SVR_ETL__SINK__COMPRESSION", "gzip")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line = stdout(&out);
+    let fact = file_path(field(&line, "fact"));
+    assert!(fact.to_string_lossy().ends_with(".json.gz"));
+    let bytes = std::fs::read(&fact).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text)
+        .unwrap();
+    assert_eq!(ndjson(&text).len(), 442);
+    assert!(dir.path().join("svr-etl-output/data/data.json.gz").exists());
+}

@@ -80,3 +80,153 @@ pub fn r2(truth: &[f64], pred: &[f64]) -> f64 {
     let sst: f64 = truth.iter().map(|t| (t - mean).powi(2)).sum();
     1.0 - sse / sst
 }
+
+/// A moto S3 server on a loopback port of its own, stopped on drop.
+pub struct Moto {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Moto::start_on(port)
+    }
+
+    /// Starts on `port` (to bring a stopped server back where clients expect it).
+    pub fn start_on(port: u16) -> Moto {
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("moto_server is installed (pip install -r .ci/requirements.txt)");
+        let moto = Moto { child, port };
+        wait_for(
+            std::time::Duration::from_secs(60),
+            "moto_server to listen",
+            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        );
+        moto
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the server at once (SIGKILL: a crash, not a clean shutdown).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// A client for checking what the server holds.
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        set_fake_credentials();
+        let config = aws_sdk_s3::config::Builder::new()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::for_tests())
+            .endpoint_url(self.endpoint())
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// Creates a bucket with a fresh name and returns it.
+    pub async fn bucket(&self) -> String {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let name = format!(
+            "svr-etl-test-{}",
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        self.client()
+            .create_bucket()
+            .bucket(&name)
+            .send()
+            .await
+            .expect("create bucket");
+        name
+    }
+
+    /// The environment a `svr-etl` process needs to use this server.
+    pub fn env(&self, cmd: &mut Command) {
+        cmd.env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("SVR_ETL__S3__ENDPOINT_URL", self.endpoint())
+            .env("SVR_ETL__S3__FORCE_PATH_STYLE", "true")
+            .env("SVR_ETL__S3__REGION", "us-east-1");
+    }
+
+    /// Keys under `prefix` in `bucket`.
+    pub async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let out = self
+            .client()
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .expect("list objects");
+        let mut keys: Vec<String> = out
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_string))
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    pub async fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
+        let out = self
+            .client()
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("get {key}: {e:?}"));
+        out.body.collect().await.unwrap().into_bytes().to_vec()
+    }
+
+    /// Multipart uploads still open in `bucket`.
+    pub async fn open_uploads(&self, bucket: &str) -> usize {
+        let out = self
+            .client()
+            .list_multipart_uploads()
+            .bucket(bucket)
+            .send()
+            .await
+            .expect("list multipart uploads");
+        out.uploads().len()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// In-process sinks read credentials from the environment, as on a server.
+pub fn set_fake_credentials() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    });
+}
+
+/// Polls `ready` until it holds; panics naming `what` after `deadline`.
+pub fn wait_for(deadline: std::time::Duration, what: &str, mut ready: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -6,3 +6,4 @@ mod helper;
 mod cli;
 mod fidelity;
 mod hyper_ids;
+mod s3;

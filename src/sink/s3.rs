@@ -33,6 +33,19 @@ pub struct S3Sink {
     part_size: usize,
 }
 
+/// Why an upload stopped early.
+enum Stop {
+    /// The body writer ended without finishing; its own error says why.
+    WriterGone,
+    Failed(SinkError),
+}
+
+impl From<SinkError> for Stop {
+    fn from(e: SinkError) -> Stop {
+        Stop::Failed(e)
+    }
+}
+
 /// One filled part, or the tail of the object once the writer has finished.
 struct Chunk {
     bytes: Vec<u8>,
@@ -133,10 +146,10 @@ impl S3Sink {
         key: &str,
         chunks: &mut mpsc::Receiver<Chunk>,
         upload_id: &mut Option<String>,
-    ) -> Result<(), SinkError> {
+    ) -> Result<(), Stop> {
         let full_key = self.full_key(key);
         let Some(first) = chunks.recv().await else {
-            return Err(self.writer_gone(key));
+            return Err(Stop::WriterGone);
         };
         if first.last {
             self.client
@@ -192,7 +205,7 @@ impl S3Sink {
             if chunk.last {
                 break;
             }
-            chunk = chunks.recv().await.ok_or_else(|| self.writer_gone(key))?;
+            chunk = chunks.recv().await.ok_or(Stop::WriterGone)?;
         }
 
         self.client
@@ -212,14 +225,6 @@ impl S3Sink {
             .map_err(|e| self.remote("CompleteMultipartUpload", key, e))?;
         *upload_id = None;
         Ok(())
-    }
-
-    fn writer_gone(&self, key: &str) -> SinkError {
-        SinkError::Remote {
-            op: "writing",
-            location: self.location(key),
-            message: "the record writer stopped before the end".into(),
-        }
     }
 
     async fn abort(&self, key: &str, upload_id: &str) {
@@ -304,11 +309,11 @@ impl Sink for S3Sink {
         let uploaded =
             match tokio::time::timeout(timeout, self.upload(key, &mut rx, &mut upload_id)).await {
                 Ok(result) => result,
-                Err(_) => Err(SinkError::Timeout {
+                Err(_) => Err(Stop::Failed(SinkError::Timeout {
                     op: "uploading",
                     location: self.location(key),
                     after: timeout,
-                }),
+                })),
             };
         // Unblocks the writer if the upload stopped early.
         drop(rx);
@@ -316,32 +321,25 @@ impl Sink for S3Sink {
         if let Some(id) = upload_id {
             self.abort(key, &id).await;
         }
-        let bytes = match written {
-            Ok(Ok(bytes)) => bytes,
-            // A writer that failed on its own is the root cause, unless the upload
-            // failed first and the writer only saw the channel close.
-            Ok(Err(source)) => {
-                uploaded?;
-                return Err(SinkError::Io {
-                    op: "writing",
-                    location: self.location(key),
-                    source,
-                });
-            }
-            Err(e) => {
-                uploaded?;
-                return Err(SinkError::Io {
-                    op: "writing",
-                    location: self.location(key),
-                    source: std::io::Error::other(e.to_string()),
-                });
-            }
-        };
-        uploaded?;
-        Ok(Written {
+        let writer_error = |source| SinkError::Io {
+            op: "writing",
             location: self.location(key),
-            bytes,
-        })
+            source,
+        };
+        match (uploaded, written) {
+            (Ok(()), Ok(Ok(bytes))) => Ok(Written {
+                location: self.location(key),
+                bytes,
+            }),
+            // An upload that failed first is the cause; the writer then only saw the
+            // channel close.
+            (Err(Stop::Failed(e)), _) => Err(e),
+            (_, Ok(Err(source))) => Err(writer_error(source)),
+            (_, Err(join)) => Err(writer_error(std::io::Error::other(join.to_string()))),
+            (Err(Stop::WriterGone), Ok(Ok(_))) => {
+                unreachable!("a writer that finished sent its last chunk")
+            }
+        }
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, SinkError> {

@@ -1,0 +1,414 @@
+//! The S3 sink against a real S3-compatible server (moto) on loopback.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use svr_etl::sink::{BodyWriter, S3Settings, S3Sink, Sink, SinkError};
+
+use crate::helper::{
+    field, file_path, ndjson, set_fake_credentials, stderr, stdout, svr_etl, Moto,
+};
+
+const MIB: usize = 1024 * 1024;
+const T: Duration = Duration::from_secs(60);
+
+async fn sink(moto: &Moto, bucket: &str, part_size: usize) -> S3Sink {
+    set_fake_credentials();
+    let settings = S3Settings {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(moto.endpoint()),
+        force_path_style: true,
+    };
+    S3Sink::new(bucket.into(), "p".into(), &settings, part_size).await
+}
+
+/// A body of `n` bytes of numbered lines; `hook` runs after each MiB written.
+fn lines(n: usize, hook: impl Fn(usize) -> std::io::Result<()> + Send + 'static) -> BodyWriter {
+    Box::new(move |w: &mut dyn Write| {
+        let mut written = 0;
+        let mut i = 0u64;
+        while written < n {
+            let line = format!("{{\"i\":{i}}}\n");
+            let take = line.len().min(n - written);
+            w.write_all(&line.as_bytes()[..take])?;
+            let before = written / MIB;
+            written += take;
+            if written / MIB > before {
+                hook(written / MIB)?;
+            }
+            i += 1;
+        }
+        Ok(())
+    })
+}
+
+fn expected_bytes(n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    lines(n, |_| Ok(()))(&mut out).unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn large_objects_stream_as_multipart_and_small_ones_in_one_put() {
+    let moto = Moto::start();
+    let bucket = moto.bucket().await;
+    let s3 = sink(&moto, &bucket, 5 * MIB).await;
+
+    let big = 12 * MIB + 123;
+    let w = s3
+        .create("big.json", lines(big, |_| Ok(())), T)
+        .await
+        .unwrap();
+    assert_eq!(w.bytes, big as u64);
+    assert_eq!(moto.get(&bucket, "p/big.json").await, expected_bytes(big));
+    let head = moto
+        .client()
+        .head_object()
+        .bucket(&bucket)
+        .key("p/big.json")
+        .send()
+        .await
+        .unwrap();
+    // A multipart object's ETag ends in -<number of parts>.
+    assert!(
+        head.e_tag().unwrap().trim_matches('"').ends_with("-3"),
+        "{:?}",
+        head.e_tag()
+    );
+
+    // Exactly a whole number of parts: no empty trailing part is sent.
+    s3.create("even.json", lines(10 * MIB, |_| Ok(())), T)
+        .await
+        .unwrap();
+    assert_eq!(
+        moto.get(&bucket, "p/even.json").await,
+        expected_bytes(10 * MIB)
+    );
+
+    s3.create("small.json", lines(1000, |_| Ok(())), T)
+        .await
+        .unwrap();
+    let head = moto
+        .client()
+        .head_object()
+        .bucket(&bucket)
+        .key("p/small.json")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !head.e_tag().unwrap().contains('-'),
+        "one PutObject: {:?}",
+        head.e_tag()
+    );
+    assert_eq!(moto.open_uploads(&bucket).await, 0);
+
+    // Create-once, for both paths.
+    for (key, n) in [("big.json", big), ("small.json", 10)] {
+        let err = s3.create(key, lines(n, |_| Ok(())), T).await.unwrap_err();
+        assert!(matches!(err, SinkError::Exists { .. }), "{err}");
+    }
+    assert_eq!(
+        moto.get(&bucket, "p/small.json").await,
+        expected_bytes(1000)
+    );
+    assert_eq!(moto.open_uploads(&bucket).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failure_mid_upload_leaves_no_object_and_no_open_upload() {
+    let moto = Moto::start();
+    let bucket = moto.bucket().await;
+    let s3 = sink(&moto, &bucket, 5 * MIB).await;
+
+    let failing = lines(20 * MIB, |mib| {
+        if mib == 11 {
+            Err(std::io::Error::other("serializer broke"))
+        } else {
+            Ok(())
+        }
+    });
+    let err = s3.create("broken.json", failing, T).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("s3://") && msg.contains("p/broken.json"),
+        "{msg}"
+    );
+    assert!(msg.contains("serializer broke"), "{msg}");
+
+    let small = lines(2 * MIB, |_| Err(std::io::Error::other("early")));
+    assert!(s3.create("small.json", small, T).await.is_err());
+
+    assert_eq!(moto.keys(&bucket, "").await, Vec::<String>::new());
+    assert_eq!(moto.open_uploads(&bucket).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_stopped_mid_upload_fails_cleanly_and_the_next_write_succeeds() {
+    let moto = Arc::new(Mutex::new(Moto::start()));
+    let (port, bucket) = {
+        let m = moto.lock().unwrap();
+        (m.port, m.bucket().await)
+    };
+    let s3 = sink(&moto.lock().unwrap(), &bucket, 5 * MIB).await;
+
+    let killer = moto.clone();
+    let body = lines(15 * MIB, move |mib| {
+        if mib == 7 {
+            killer.lock().unwrap().kill();
+        }
+        Ok(())
+    });
+    let result = tokio::time::timeout(Duration::from_secs(120), s3.create("k.json", body, T))
+        .await
+        .expect("a dead server makes the write fail, not hang");
+    let err = result.unwrap_err();
+    assert!(err.to_string().contains("p/k.json"), "{err}");
+
+    // The server comes back (empty: moto keeps no state across restarts).
+    let back = Moto::start_on(port);
+    back.client()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    s3.create("k.json", lines(6 * MIB, |_| Ok(())), T)
+        .await
+        .unwrap();
+    assert_eq!(back.get(&bucket, "p/k.json").await, expected_bytes(6 * MIB));
+    *moto.lock().unwrap() = back;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_frozen_server_hits_the_upload_deadline() {
+    let moto = Moto::start();
+    let bucket = moto.bucket().await;
+    let s3 = sink(&moto, &bucket, 5 * MIB).await;
+    let pid = nix::unistd::Pid::from_raw(moto_pid(moto.port));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let result = tokio::time::timeout(
+        Duration::from_secs(60),
+        s3.create(
+            "frozen.json",
+            lines(1000, |_| Ok(())),
+            Duration::from_secs(2),
+        ),
+    )
+    .await;
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    let err = result.expect("the sink's deadline fires").unwrap_err();
+    assert!(matches!(err, SinkError::Timeout { .. }), "{err}");
+    assert!(err.to_string().contains("p/frozen.json"), "{err}");
+}
+
+/// The pid of the process listening on `port` (moto's server, under its launcher).
+fn moto_pid(port: u16) -> i32 {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ss -Hltnp 'sport = :{port}' | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2"
+        ))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("ss shows the listening process")
+}
+
+fn once(moto: &Moto, dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = svr_etl(dir);
+    moto.env(&mut cmd);
+    cmd.arg("once").args(args).output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trial_on_s3_holds_the_same_records_as_on_the_local_sink() {
+    let moto = Moto::start();
+    let bucket = moto.bucket().await;
+    let dir = tempfile::tempdir().unwrap();
+    let params = [
+        "--gamma",
+        "7.232814",
+        "--c",
+        "84.60531",
+        "--epsilon",
+        "0.7640564",
+    ];
+
+    let s3_url = format!("s3://{bucket}/lake");
+    let out = once(
+        &moto,
+        dir.path(),
+        &[&["--sink", s3_url.as_str()][..], &params].concat(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s3_line = stdout(&out);
+    let local_url = format!("file://{}/local", dir.path().display());
+    let out = once(
+        &moto,
+        dir.path(),
+        &[&["--sink", local_url.as_str()][..], &params].concat(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let local_line = stdout(&out);
+
+    let key = |loc: &str| {
+        loc.strip_prefix(&format!("s3://{bucket}/"))
+            .unwrap()
+            .to_string()
+    };
+    let s3_hyper = ndjson(
+        &String::from_utf8(moto.get(&bucket, &key(field(&s3_line, "hyper"))).await).unwrap(),
+    );
+    let s3_fact =
+        ndjson(&String::from_utf8(moto.get(&bucket, &key(field(&s3_line, "fact"))).await).unwrap());
+    let local_hyper =
+        ndjson(&std::fs::read_to_string(file_path(field(&local_line, "hyper"))).unwrap());
+    let local_fact =
+        ndjson(&std::fs::read_to_string(file_path(field(&local_line, "fact"))).unwrap());
+
+    let per_run = ["hyper_id", "created_at", "fit_ms"];
+    let strip = |v: &Value| {
+        let mut v = v.as_object().unwrap().clone();
+        for k in per_run {
+            v.remove(k);
+        }
+        v
+    };
+    assert_eq!(strip(&s3_hyper[0]), strip(&local_hyper[0]));
+    assert_eq!(s3_fact.len(), 442);
+    let preds = |facts: &[Value]| -> Vec<(i64, f64)> {
+        facts
+            .iter()
+            .map(|f| {
+                (
+                    f["point_id"].as_i64().unwrap(),
+                    f["y_pred"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(preds(&s3_fact), preds(&local_fact));
+    let local_data = std::fs::read(dir.path().join("local/data/data.json")).unwrap();
+    assert_eq!(moto.get(&bucket, "lake/data/data.json").await, local_data);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_data_set_is_written_once_and_a_different_one_is_refused() {
+    let moto = Moto::start();
+    let bucket = moto.bucket().await;
+    let client = moto.client();
+    client
+        .put_bucket_versioning()
+        .bucket(&bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("s3://{bucket}/p");
+    for _ in 0..2 {
+        let out = once(&moto, dir.path(), &["--sink", &url]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let versions = client
+        .list_object_versions()
+        .bucket(&bucket)
+        .prefix("p/data/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        versions.versions().len(),
+        1,
+        "the data set was written once"
+    );
+
+    let other = dir.path().join("other.json");
+    let rows: String = (0..10)
+        .map(|i| {
+            format!(
+                "{{\"point_id\":{i},\"is_train\":{},\"a\":{i},\"y_true\":{}}}\n",
+                i < 6,
+                i * i
+            )
+        })
+        .collect();
+    std::fs::write(&other, rows).unwrap();
+    let mut cmd = svr_etl(dir.path());
+    moto.env(&mut cmd);
+    let out = cmd
+        .args(["once", "--sink", &url])
+        .env("SVR_ETL__DATASET__PATH", &other)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "s3://{bucket}/p/data/data.json holds a different data set"
+        )),
+        "{err}"
+    );
+    let versions = client
+        .list_object_versions()
+        .bucket(&bucket)
+        .prefix("p/data/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(versions.versions().len(), 1, "and never overwritten");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_processes_writing_one_bucket_make_200_distinct_whole_trials() {
+    let moto = Moto::start();
+    let bucket = moto.bucket().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("s3://{bucket}/p");
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            let mut cmd = svr_etl(dir.path());
+            moto.env(&mut cmd);
+            cmd.args(["once", "--trials", "100", "--sink", &url])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(stdout(&out).lines().count(), 100);
+    }
+
+    let hyper_keys = moto.keys(&bucket, "p/hyper/").await;
+    let fact_keys = moto.keys(&bucket, "p/fact/").await;
+    assert_eq!(hyper_keys.len(), 200);
+    assert_eq!(fact_keys.len(), 200);
+    let mut ids = HashSet::new();
+    let mut hosts: HashMap<String, usize> = HashMap::new();
+    for key in &hyper_keys {
+        let record = ndjson(&String::from_utf8(moto.get(&bucket, key).await).unwrap()).remove(0);
+        assert_eq!(record["status"], "ok", "{record}");
+        let id = record["hyper_id"].as_i64().unwrap();
+        assert!(ids.insert(id), "duplicate hyper_id {id}");
+        *hosts.entry(record["host"].to_string()).or_default() += 1;
+        let fact_key = key.replace("p/hyper/", "p/fact/");
+        let facts = ndjson(&String::from_utf8(moto.get(&bucket, &fact_key).await).unwrap());
+        assert_eq!(facts.len(), 442, "{fact_key}");
+        assert!(facts.iter().all(|f| f["hyper_id"].as_i64() == Some(id)));
+    }
+    assert_eq!(ids.len(), 200);
+    assert_eq!(moto.open_uploads(&bucket).await, 0);
+}
