@@ -34,6 +34,8 @@ pub enum AppError {
     Publish(#[from] PublishError),
     #[error("trial {hyper_id} failed: {reason}")]
     TrialFailed { hyper_id: i64, reason: String },
+    #[error("{0}")]
+    Startup(String),
 }
 
 impl AppError {
@@ -43,7 +45,7 @@ impl AppError {
             AppError::Config(_) => EX_CONFIG,
             AppError::Dataset(_) => EX_DATAERR,
             AppError::Usage(_) => EX_USAGE,
-            AppError::Publish(_) | AppError::TrialFailed { .. } => 1,
+            AppError::Publish(_) | AppError::TrialFailed { .. } | AppError::Startup(_) => 1,
         }
     }
 }

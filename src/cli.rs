@@ -25,6 +25,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run as a daemon: trials on the configured cron schedule until SIGTERM or SIGINT;
+    /// SIGHUP reloads the config file.
+    Run,
     /// Run one trial (or --trials N) now and print where each was written.
     Once(OnceArgs),
     /// Print the effective configuration, or the error that makes it invalid.

@@ -261,6 +261,56 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// The config keys whose effective values differ between `self` and `other`.
+    pub fn changed_keys(&self, other: &Settings) -> Vec<&'static str> {
+        let (a, b) = (self, other);
+        let s3 = (&a.sink.s3, &b.sink.s3);
+        [
+            ("schedule.cron", a.schedule.cron != b.schedule.cron),
+            (
+                "schedule.trials_per_run",
+                a.schedule.trials_per_run != b.schedule.trials_per_run,
+            ),
+            (
+                "schedule.shutdown_grace_secs",
+                a.schedule.shutdown_grace != b.schedule.shutdown_grace,
+            ),
+            ("search.gamma", a.search.gamma != b.search.gamma),
+            ("search.c", a.search.c != b.search.c),
+            ("search.epsilon", a.search.epsilon != b.search.epsilon),
+            ("search.seed", a.seed != b.seed),
+            (
+                "solver.tolerance",
+                a.solver.tolerance() != b.solver.tolerance(),
+            ),
+            (
+                "solver.max_train_rows",
+                a.solver.max_train_rows() != b.solver.max_train_rows(),
+            ),
+            ("dataset.path", a.dataset != b.dataset),
+            ("sink.url", a.sink.url != b.sink.url),
+            ("sink.compression", a.sink.compression != b.sink.compression),
+            (
+                "sink.upload_timeout_secs",
+                a.sink.upload_timeout != b.sink.upload_timeout,
+            ),
+            ("sink.part_size_mib", a.sink.part_size != b.sink.part_size),
+            ("s3.region", s3.0.region != s3.1.region),
+            ("s3.endpoint_url", s3.0.endpoint_url != s3.1.endpoint_url),
+            (
+                "s3.force_path_style",
+                s3.0.force_path_style != s3.1.force_path_style,
+            ),
+            ("log.level", a.log_level != b.log_level),
+            ("athena.database", a.athena_database != b.athena_database),
+        ]
+        .into_iter()
+        .filter_map(|(key, changed)| changed.then_some(key))
+        .collect()
+    }
+}
+
 impl std::fmt::Display for Settings {
     /// The effective settings in the config file's own form.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -400,6 +450,15 @@ mod tests {
             let err = load_str(toml).unwrap_err().to_string();
             assert!(err.contains(&format!("`{key}`")), "{toml}: {err}");
         }
+    }
+
+    #[test]
+    fn changed_keys_name_what_a_reload_changes() {
+        let a = Settings::load(None).unwrap();
+        let b = load_str("[search]\ngamma = [-1.0, 1.0]\n[schedule]\ncron = \"* * * * * *\"\n")
+            .unwrap();
+        assert_eq!(a.changed_keys(&b), ["schedule.cron", "search.gamma"]);
+        assert!(a.changed_keys(&a.clone()).is_empty());
     }
 
     #[test]

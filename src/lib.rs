@@ -13,8 +13,9 @@
 //! - [`sink`]: create-once object writes to a directory or S3; only `sink::s3`
 //!   touches aws types.
 //!
-//! Around them: [`pipeline`] runs one trial end to end, [`app`] builds the pipeline
-//! from settings and runs the commands, [`schedule`] checks the cron expression,
+//! Around them: [`pipeline`] runs one trial end to end; [`daemon`] drives it on the
+//! cron [`schedule`], with [`signals`] for shutdown and reload and [`notify`] for
+//! systemd; [`app`] builds the pipeline from settings and runs the one-shot commands;
 //! [`hyper_id`] makes trial ids, [`metrics`] computes R^2, [`telemetry`] sets up
 //! logging and [`cli`] holds the command line as the user typed it. `main.rs` only
 //! wires these together.
@@ -22,13 +23,16 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod dataset;
 pub mod hyper_id;
 pub mod metrics;
+pub mod notify;
 pub mod pipeline;
 pub mod records;
 pub mod sampler;
 pub mod schedule;
+pub mod signals;
 pub mod sink;
 pub mod telemetry;
 pub mod trainer;

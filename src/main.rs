@@ -8,8 +8,11 @@ use clap::Parser;
 use svr_etl::app::{self, AppError, OnceRequest};
 use svr_etl::cli::{Cli, Command};
 use svr_etl::config::Settings;
+use svr_etl::daemon::{self, DaemonInputs};
 use svr_etl::pipeline::system_clock;
+use svr_etl::signals;
 use svr_etl::telemetry;
+use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -21,7 +24,7 @@ fn main() -> ExitCode {
         print_out(&settings.to_string());
         return ExitCode::SUCCESS;
     }
-    telemetry::init(&settings.log_level);
+    let log = telemetry::init(&settings.log_level);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -39,9 +42,24 @@ fn main() -> ExitCode {
                 }
                 app::first_failure(&reports)
             }
+            Command::Run => {
+                let shutdown = CancellationToken::new();
+                let reloads = signals::listen(shutdown.clone())
+                    .map_err(|e| AppError::Startup(format!("installing signal handlers: {e}")))?;
+                let inputs = DaemonInputs {
+                    config_path: cli.config.clone(),
+                    log,
+                    reloads,
+                    shutdown,
+                };
+                daemon::run(settings, inputs).await
+            }
             Command::CheckConfig => unreachable!("handled before the runtime starts"),
         }
     });
+    // A fit cannot be interrupted: one still running on a blocking thread after the
+    // grace period must not hold the exit up.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),

@@ -1,8 +1,8 @@
 //! The cron schedule of runs: a checked expression and its time zone.
 //!
 //! Owns parsing and normalising the expression (a five-field expression gets second 0,
-//! since tokio-cron-scheduler requires the seconds field). Driving the schedule is the
-//! daemon's job.
+//! since tokio-cron-scheduler requires the seconds field), and [`Ticker`], which turns
+//! the schedule into tick messages. What a tick does is the daemon's business.
 
 use std::fmt;
 
@@ -10,6 +10,9 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use croner::parser::{CronParser, Seconds};
 use croner::Cron;
+use tokio::sync::mpsc;
+use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
+use uuid::Uuid;
 
 /// A cron expression that parses, in seconds-first six-field form, with its time zone.
 #[derive(Debug, Clone)]
@@ -79,6 +82,55 @@ impl CronSchedule {
 impl fmt::Display for CronSchedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", self.expr, self.tz)
+    }
+}
+
+/// Sends `()` on a channel at every tick of a [`CronSchedule`].
+pub struct Ticker {
+    scheduler: JobScheduler,
+    job: Uuid,
+    ticks: mpsc::Sender<()>,
+}
+
+impl Ticker {
+    pub async fn start(
+        schedule: &CronSchedule,
+        ticks: mpsc::Sender<()>,
+    ) -> Result<Ticker, JobSchedulerError> {
+        let scheduler = JobScheduler::new().await?;
+        let job = scheduler.add(Self::job(schedule, ticks.clone())?).await?;
+        scheduler.start().await?;
+        Ok(Ticker {
+            scheduler,
+            job,
+            ticks,
+        })
+    }
+
+    fn job(schedule: &CronSchedule, ticks: mpsc::Sender<()>) -> Result<Job, JobSchedulerError> {
+        Job::new_async_tz(schedule.expr(), schedule.timezone(), move |_, _| {
+            let ticks = ticks.clone();
+            Box::pin(async move {
+                // A full channel means the daemon has not taken the previous tick yet;
+                // dropping this one is the same as skipping it.
+                let _ = ticks.try_send(());
+            })
+        })
+    }
+
+    /// Switches to `schedule` from its next tick on.
+    pub async fn replace(&mut self, schedule: &CronSchedule) -> Result<(), JobSchedulerError> {
+        let job = Self::job(schedule, self.ticks.clone())?;
+        let id = self.scheduler.add(job).await?;
+        self.scheduler.remove(&self.job).await?;
+        self.job = id;
+        Ok(())
+    }
+
+    pub async fn shutdown(&mut self) {
+        if let Err(e) = self.scheduler.shutdown().await {
+            tracing::warn!(error = %e, "stopping the scheduler");
+        }
     }
 }
 

@@ -21,8 +21,8 @@ impl LogHandle {
         let Some(handle) = &self.handle else {
             return Ok(());
         };
-        let filter = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
-        handle.reload(filter).map_err(|e| e.to_string())
+        EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+        handle.reload(level_filter(level)).map_err(|e| e.to_string())
     }
 }
 
@@ -32,7 +32,7 @@ pub fn init(level: &str) -> LogHandle {
     let filter = from_env
         .as_deref()
         .and_then(|v| EnvFilter::try_new(v).ok())
-        .unwrap_or_else(|| EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info")));
+        .unwrap_or_else(|| level_filter(level));
     let (filter, handle) = reload::Layer::new(filter);
     let handle = LogHandle {
         handle: from_env.is_none().then_some(handle),
@@ -48,9 +48,19 @@ pub fn init(level: &str) -> LogHandle {
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_writer(std::io::stderr)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                     .with_target(false),
             )
             .init(),
     }
     handle
+}
+
+/// The config's level, with the scheduler's own start-up chatter kept at warnings.
+fn level_filter(level: &str) -> EnvFilter {
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    match "tokio_cron_scheduler=warn".parse() {
+        Ok(quiet) if !level.contains("tokio_cron_scheduler") => filter.add_directive(quiet),
+        _ => filter,
+    }
 }
