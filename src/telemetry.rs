@@ -22,7 +22,9 @@ impl LogHandle {
             return Ok(());
         };
         EnvFilter::try_new(level).map_err(|e| e.to_string())?;
-        handle.reload(level_filter(level)).map_err(|e| e.to_string())
+        handle
+            .reload(level_filter(level))
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -112,7 +112,7 @@ fn a_bad_config_exits_78_naming_file_and_key() {
         ("[search\n", "bad.toml"),
     ] {
         std::fs::write(&path, toml).unwrap();
-        for cmd in ["once", "check-config"] {
+        for cmd in ["once", "check-config", "run"] {
             let out = svr_etl(dir.path())
                 .args([cmd, "--config"])
                 .arg(&path)

@@ -4,6 +4,8 @@
 mod helper;
 
 mod cli;
+mod daemon;
 mod fidelity;
 mod hyper_ids;
 mod s3;
+mod systemd;

@@ -148,12 +148,10 @@ async fn a_failure_mid_upload_leaves_no_object_and_no_open_upload() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_stopped_mid_upload_fails_cleanly_and_the_next_write_succeeds() {
-    let moto = Arc::new(Mutex::new(Moto::start()));
-    let (port, bucket) = {
-        let m = moto.lock().unwrap();
-        (m.port, m.bucket().await)
-    };
-    let s3 = sink(&moto.lock().unwrap(), &bucket, 5 * MIB).await;
+    let first = Moto::start();
+    let (port, bucket) = (first.port, first.bucket().await);
+    let s3 = sink(&first, &bucket, 5 * MIB).await;
+    let moto = Arc::new(Mutex::new(first));
 
     let killer = moto.clone();
     let body = lines(15 * MIB, move |mib| {

@@ -1,0 +1,290 @@
+//! `svr-etl run` as a real process with real signals and a local sink.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+use crate::helper::{files_under, ndjson, svr_etl, wait_for};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A running daemon with its stderr collected line by line.
+struct Daemon {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+    dir: PathBuf,
+}
+
+impl Daemon {
+    fn start(dir: &Path, config: &str, env: &[(&str, &str)]) -> Daemon {
+        std::fs::write(dir.join("svr-etl.toml"), config).unwrap();
+        let mut cmd = svr_etl(dir);
+        cmd.args(["run", "--config", "svr-etl.toml"])
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = log.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Daemon {
+            child,
+            log,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.child.id() as i32), signal).unwrap();
+    }
+
+    fn log_lines(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn count_log(&self, needle: &str) -> usize {
+        self.log_lines()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
+    fn wait_log(&self, needle: &str, count: usize) {
+        wait_for(
+            DEADLINE,
+            &format!("{count} log lines with {needle:?}"),
+            || self.count_log(needle) >= count,
+        );
+    }
+
+    /// The hyper records written so far, oldest first.
+    fn trials(&self) -> Vec<Value> {
+        let root = self.dir.join("svr-etl-output");
+        let mut records: Vec<Value> = files_under(&root)
+            .iter()
+            .filter(|f| f.starts_with("hyper/"))
+            .flat_map(|f| ndjson(&std::fs::read_to_string(root.join(f)).unwrap()))
+            .collect();
+        records.sort_by_key(|r| r["hyper_id"].as_i64());
+        records
+    }
+
+    fn wait_trials(&self, n: usize) -> Vec<Value> {
+        wait_for(DEADLINE, &format!("{n} trials"), || {
+            self.trials().len() >= n
+        });
+        self.trials()
+    }
+
+    fn wait_exit(&mut self) -> ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(start.elapsed() < DEADLINE, "the daemon did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn every_second(extra: &str) -> String {
+    format!("[schedule]\ncron = \"* * * * * *\"\n{extra}")
+}
+
+fn created_ms(record: &Value) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(record["created_at"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis()
+}
+
+/// Every trial written is whole: its fact object has one line per data point.
+fn assert_whole(dir: &Path) {
+    let root = dir.join("svr-etl-output");
+    let files = files_under(&root);
+    assert!(
+        files.iter().all(|f| !f.contains("/.")),
+        "partial files: {files:?}"
+    );
+    for hyper in files.iter().filter(|f| f.starts_with("hyper/")) {
+        let fact = hyper.replace("hyper/", "fact/");
+        let lines = std::fs::read_to_string(root.join(&fact))
+            .unwrap()
+            .lines()
+            .count();
+        assert_eq!(lines, 442, "{fact}");
+    }
+}
+
+#[test]
+fn trials_land_once_a_second_on_a_one_second_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::start(dir.path(), &every_second(""), &[]);
+    let trials = d.wait_trials(4);
+    d.signal(Signal::SIGTERM);
+    assert!(d.wait_exit().success(), "{:?}", d.log_lines());
+    let times: Vec<i64> = trials.iter().map(created_ms).collect();
+    for pair in times.windows(2) {
+        // One run per tick: trials of consecutive ticks lie about a second apart.
+        let gap = pair[1] - pair[0];
+        assert!((500..=3000).contains(&gap), "{times:?}");
+    }
+    assert!(trials.iter().all(|t| t["status"] == "ok"));
+    assert_eq!(d.count_log("trial ok"), d.trials().len());
+    assert_whole(dir.path());
+}
+
+#[test]
+fn sighup_applies_new_ranges_and_refuses_a_broken_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let low = every_second("[search]\ngamma = [-2.0, -1.9]\n");
+    let high = every_second("[search]\ngamma = [1.9, 2.0]\n");
+    let d = Daemon::start(dir.path(), &low, &[]);
+    d.wait_trials(2);
+
+    std::fs::write(dir.path().join("svr-etl.toml"), &high).unwrap();
+    d.signal(Signal::SIGHUP);
+    d.wait_log("config reloaded", 1);
+    assert!(d
+        .log_lines()
+        .iter()
+        .any(|l| l.contains("config reloaded") && l.contains("search.gamma")));
+    let n = d.trials().len();
+    let trials = d.wait_trials(n + 2);
+    let is_low = |t: &Value| t["gamma"].as_f64().unwrap() < 0.013;
+    let is_high = |t: &Value| t["gamma"].as_f64().unwrap() > 79.0;
+    // Old ranges before the reload, new ones after, nothing else.
+    let switch = trials
+        .iter()
+        .position(is_high)
+        .expect("trials in the new range");
+    assert!(trials[..switch].iter().all(is_low), "{trials:?}");
+    assert!(trials[switch..].iter().all(is_high), "{trials:?}");
+    assert_ne!(
+        trials[0]["study"], trials[switch]["study"],
+        "new ranges, new study"
+    );
+
+    std::fs::write(
+        dir.path().join("svr-etl.toml"),
+        "[search]\ngamma = [3.0, 1.0]\n",
+    )
+    .unwrap();
+    d.signal(Signal::SIGHUP);
+    d.wait_log("config reload refused", 1);
+    assert!(d
+        .log_lines()
+        .iter()
+        .any(|l| l.contains("config reload refused") && l.contains("`search.gamma`")));
+    let n = d.trials().len();
+    let trials = d.wait_trials(n + 2);
+    assert!(
+        trials[n..].iter().all(is_high),
+        "still running on the last good config"
+    );
+}
+
+#[test]
+fn a_slow_run_skips_ticks_and_sigterm_lets_it_finish() {
+    // 96 fits with large C take a few seconds, well over the one-second tick.
+    let dir = tempfile::tempdir().unwrap();
+    let config = every_second(
+        "trials_per_run = 96\nshutdown_grace_secs = 60\n[search]\nc = [1.9, 2.0]\ngamma = [1.0, 1.5]\nepsilon = [-2.0, -1.9]\n",
+    );
+    let mut d = Daemon::start(dir.path(), &config, &[]);
+    d.wait_log("tick skipped", 1);
+    // Never two runs at once: starts and finishes alternate.
+    let events: Vec<String> = d
+        .log_lines()
+        .into_iter()
+        .filter(|l| l.contains("run started") || l.contains("run finished"))
+        .collect();
+    for (i, e) in events.iter().enumerate() {
+        let expected = if i % 2 == 0 {
+            "run started"
+        } else {
+            "run finished"
+        };
+        assert!(e.contains(expected), "{events:?}");
+    }
+
+    let started = d.count_log("run started");
+    d.wait_log("run started", started + 1);
+    d.signal(Signal::SIGTERM);
+    let status = d.wait_exit();
+    assert!(status.success(), "{status:?} {:?}", d.log_lines());
+    let log = d.log_lines();
+    let stop = log
+        .iter()
+        .position(|l| l.contains("stopping: no new runs"))
+        .unwrap();
+    assert!(
+        log[stop..].iter().any(|l| l.contains("run finished")),
+        "{log:?}"
+    );
+    assert!(!log.iter().any(|l| l.contains("abandoned")));
+    assert_eq!(d.trials().len() % 96, 0, "runs complete whole");
+    assert_whole(dir.path());
+}
+
+#[test]
+fn systemd_hears_ready_status_watchdog_then_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut d = Daemon::start(
+        dir.path(),
+        &every_second(""),
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "400000"),
+        ],
+    );
+    let mut messages: Vec<String> = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut receive = |messages: &mut Vec<String>| {
+        let n = socket.recv(&mut buf).expect("a notification");
+        messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    };
+    // Until a status that reports a trial and a watchdog ping after it.
+    while !(messages.iter().any(|m| m.contains("STATUS=last"))
+        && messages.last().is_some_and(|m| m.contains("WATCHDOG=1")))
+    {
+        receive(&mut messages);
+    }
+    d.signal(Signal::SIGTERM);
+    while !messages.last().unwrap().contains("STOPPING=1") {
+        receive(&mut messages);
+    }
+    assert!(d.wait_exit().success());
+
+    let first = |needle: &str| messages.iter().position(|m| m.contains(needle)).unwrap();
+    assert!(messages[0].contains("READY=1"), "{messages:?}");
+    assert!(messages[0].contains("STATUS=no trial yet"), "{messages:?}");
+    assert!(first("READY=1") < first("WATCHDOG=1"));
+    assert!(first("STATUS=last") > first("READY=1"));
+    assert!(messages
+        .iter()
+        .any(|m| m.contains("best ") && m.contains("test_r2=")));
+    assert_eq!(first("STOPPING=1"), messages.len() - 1);
+}
