@@ -36,6 +36,8 @@ pub enum AppError {
     TrialFailed { hyper_id: i64, reason: String },
     #[error("{0}")]
     Startup(String),
+    #[error("reading the sink: {0}")]
+    Leaderboard(#[from] crate::leaderboard::LeaderboardError),
 }
 
 impl AppError {
@@ -45,7 +47,10 @@ impl AppError {
             AppError::Config(_) => EX_CONFIG,
             AppError::Dataset(_) => EX_DATAERR,
             AppError::Usage(_) => EX_USAGE,
-            AppError::Publish(_) | AppError::TrialFailed { .. } | AppError::Startup(_) => 1,
+            AppError::Publish(_)
+            | AppError::TrialFailed { .. }
+            | AppError::Startup(_)
+            | AppError::Leaderboard(_) => 1,
         }
     }
 }
@@ -145,9 +150,7 @@ pub async fn once(
     request: OnceRequest,
     clock: Clock,
 ) -> Result<Vec<TrialReport>, AppError> {
-    if let Some(url) = &request.sink {
-        settings.sink.url = SinkUrl::parse(url).map_err(AppError::Usage)?;
-    }
+    override_sink(&mut settings, request.sink.as_deref())?;
     let pipeline = build_pipeline(&settings, Arc::new(HyperIdGenerator::new()), clock).await?;
     pipeline.publish_dataset().await?;
     let mut seeds = SeedSource::new(settings.seed);
@@ -195,4 +198,26 @@ pub fn summary_line(report: &TrialReport) -> String {
         "hyper_id={} gamma={} C={} epsilon={} test_r2={r2} hyper={hyper} fact={fact}",
         r.hyper_id, r.gamma, r.c, r.epsilon
     )
+}
+
+/// Applies a `--sink` flag to the settings.
+pub fn override_sink(settings: &mut Settings, url: Option<&str>) -> Result<(), AppError> {
+    if let Some(url) = url {
+        settings.sink.url =
+            SinkUrl::parse(url).map_err(|e| AppError::Usage(format!("--sink: {e}")))?;
+    }
+    Ok(())
+}
+
+/// `svr-etl leaderboard`: the ranking of the trials in the configured sink.
+pub async fn leaderboard(
+    settings: &Settings,
+    args: &crate::cli::LeaderboardArgs,
+) -> Result<String, AppError> {
+    let sink = sink::open(&settings.sink).await;
+    let mut entries = crate::leaderboard::rank(sink.as_ref(), args.study.as_deref()).await?;
+    if let Some(n) = args.top {
+        entries.truncate(n);
+    }
+    Ok(crate::leaderboard::render(&entries, args.format))
 }

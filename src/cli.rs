@@ -32,6 +32,35 @@ pub enum Command {
     Once(OnceArgs),
     /// Print the effective configuration, or the error that makes it invalid.
     CheckConfig,
+    /// Print the Athena DDL with the configured database and sink location filled in.
+    Sql(SqlArgs),
+    /// Rank the trials in the sink by test R^2, as queries/final_query.sql does.
+    Leaderboard(LeaderboardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// Sink URL to write the locations for, overriding sink.url.
+    #[arg(long, value_name = "URL")]
+    pub sink: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LeaderboardArgs {
+    /// Sink URL to read, overriding sink.url.
+    #[arg(long, value_name = "URL")]
+    pub sink: Option<String>,
+
+    /// Show only the best N trials.
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
+
+    #[arg(long, value_enum, default_value_t = crate::leaderboard::Format::Table)]
+    pub format: crate::leaderboard::Format,
+
+    /// Rank this study (the `study` of a hyper record) instead of the newest trial's.
+    #[arg(long)]
+    pub study: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -235,11 +235,11 @@ impl Settings {
         if athena_database.is_empty()
             || !athena_database
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         {
             return Err(invalid(
                 "athena.database",
-                format!("must be letters, digits, `_` or `-`, got {athena_database:?}"),
+                format!("must be lower-case letters, digits or `_`, got {athena_database:?}"),
             ));
         }
 
@@ -262,6 +262,12 @@ impl Settings {
 }
 
 impl Settings {
+    /// The same settings, described as coming from `origin`.
+    pub fn with_origin(mut self, origin: &str) -> Settings {
+        self.origin = origin.to_string();
+        self
+    }
+
     /// The config keys whose effective values differ between `self` and `other`.
     pub fn changed_keys(&self, other: &Settings) -> Vec<&'static str> {
         let (a, b) = (self, other);

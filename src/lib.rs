@@ -16,16 +16,18 @@
 //! Around them: [`pipeline`] runs one trial end to end; [`daemon`] drives it on the
 //! cron [`schedule`], with [`signals`] for shutdown and reload and [`notify`] for
 //! systemd; [`app`] builds the pipeline from settings and runs the one-shot commands;
-//! [`hyper_id`] makes trial ids, [`metrics`] computes R^2, [`telemetry`] sets up
+//! [`leaderboard`] and [`athena`] read the results back; [`hyper_id`] makes trial ids, [`metrics`] computes R^2, [`telemetry`] sets up
 //! logging and [`cli`] holds the command line as the user typed it. `main.rs` only
 //! wires these together.
 
 pub mod app;
+pub mod athena;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod dataset;
 pub mod hyper_id;
+pub mod leaderboard;
 pub mod metrics;
 pub mod notify;
 pub mod pipeline;

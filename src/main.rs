@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use svr_etl::app::{self, AppError, OnceRequest};
+use svr_etl::athena;
 use svr_etl::cli::{Cli, Command};
 use svr_etl::config::Settings;
 use svr_etl::daemon::{self, DaemonInputs};
@@ -16,13 +17,26 @@ use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::load(cli.config.as_deref()) {
+    let mut settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
         Err(e) => return fail(&AppError::from(e)),
     };
-    if let Command::CheckConfig = cli.command {
-        print_out(&settings.to_string());
-        return ExitCode::SUCCESS;
+    match &cli.command {
+        Command::CheckConfig => {
+            print_out(&settings.to_string());
+            return ExitCode::SUCCESS;
+        }
+        Command::Sql(args) => {
+            if let Err(e) = app::override_sink(&mut settings, args.sink.as_deref()) {
+                return fail(&e);
+            }
+            print_out(&athena::setup_script(
+                &settings.athena_database,
+                &settings.sink.url,
+            ));
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
     }
     let log = telemetry::init(&settings.log_level);
     let runtime = match tokio::runtime::Runtime::new() {
@@ -54,7 +68,14 @@ fn main() -> ExitCode {
                 };
                 daemon::run(settings, inputs).await
             }
-            Command::CheckConfig => unreachable!("handled before the runtime starts"),
+            Command::Leaderboard(args) => {
+                app::override_sink(&mut settings, args.sink.as_deref())?;
+                print_out(&app::leaderboard(&settings, args).await?);
+                Ok(())
+            }
+            Command::CheckConfig | Command::Sql(_) => {
+                unreachable!("handled before the runtime starts")
+            }
         }
     });
     // A fit cannot be interrupted: one still running on a blocking thread after the

@@ -3,6 +3,7 @@
 
 mod helper;
 
+mod athena;
 mod cli;
 mod daemon;
 mod fidelity;

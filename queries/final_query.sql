@@ -1,0 +1,47 @@
+-- Trials ranked by test R^2, computed from the predictions (not copied from the hyper
+-- records), over the `ok` trials of the current study: the study of the newest ok trial.
+-- To rank another study, replace the latest_study subquery by its fingerprint.
+-- Reads the *_all views of compact.sql: Parquet for compacted days, JSON for the rest.
+WITH test_points AS (
+  SELECT
+    p.hyper_id,
+    d.y_true,
+    p.y_pred,
+    AVG(d.y_true) OVER (PARTITION BY p.hyper_id) AS y_mean
+  FROM svr_etl.predict_all AS p
+  JOIN svr_etl.data AS d
+    ON p.point_id = d.point_id
+  WHERE NOT d.is_train
+),
+scores AS (
+  SELECT
+    hyper_id,
+    1 - SUM((y_true - y_pred) * (y_true - y_pred))
+      / SUM((y_true - y_mean) * (y_true - y_mean)) AS test_r2,
+    COUNT(*) AS n_test
+  FROM test_points
+  GROUP BY hyper_id
+),
+latest_study AS (
+  SELECT study
+  FROM svr_etl.hyperparams_all
+  WHERE status = 'ok'
+  ORDER BY hyper_id DESC
+  LIMIT 1
+)
+SELECT
+  h.hyper_id,
+  h.gamma,
+  h.c,
+  h.epsilon,
+  s.test_r2,
+  s.n_test,
+  h.study,
+  h.created_at
+FROM svr_etl.hyperparams_all AS h
+JOIN scores AS s
+  ON s.hyper_id = h.hyper_id
+WHERE h.status = 'ok'
+  AND h.study = (SELECT study FROM latest_study)
+ORDER BY s.test_r2 DESC, h.hyper_id ASC
+;

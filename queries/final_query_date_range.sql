@@ -1,0 +1,49 @@
+-- final_query.sql restricted to the trials of the last 7 UTC days (edit the 7, or put
+-- literal 'yyyy-MM-dd' bounds). The dt predicates prune partitions, so Athena reads only
+-- those days' objects.
+WITH test_points AS (
+  SELECT
+    p.hyper_id,
+    d.y_true,
+    p.y_pred,
+    AVG(d.y_true) OVER (PARTITION BY p.hyper_id) AS y_mean
+  FROM svr_etl.predict_all AS p
+  JOIN svr_etl.data AS d
+    ON p.point_id = d.point_id
+  WHERE NOT d.is_train
+    AND p.dt >= date_format(current_date - INTERVAL '7' DAY, '%Y-%m-%d')
+),
+scores AS (
+  SELECT
+    hyper_id,
+    1 - SUM((y_true - y_pred) * (y_true - y_pred))
+      / SUM((y_true - y_mean) * (y_true - y_mean)) AS test_r2,
+    COUNT(*) AS n_test
+  FROM test_points
+  GROUP BY hyper_id
+),
+latest_study AS (
+  SELECT study
+  FROM svr_etl.hyperparams_all
+  WHERE status = 'ok'
+    AND dt >= date_format(current_date - INTERVAL '7' DAY, '%Y-%m-%d')
+  ORDER BY hyper_id DESC
+  LIMIT 1
+)
+SELECT
+  h.hyper_id,
+  h.gamma,
+  h.c,
+  h.epsilon,
+  s.test_r2,
+  s.n_test,
+  h.study,
+  h.created_at
+FROM svr_etl.hyperparams_all AS h
+JOIN scores AS s
+  ON s.hyper_id = h.hyper_id
+WHERE h.status = 'ok'
+  AND h.dt >= date_format(current_date - INTERVAL '7' DAY, '%Y-%m-%d')
+  AND h.study = (SELECT study FROM latest_study)
+ORDER BY s.test_r2 DESC, h.hyper_id ASC
+;
