@@ -9,6 +9,8 @@
 //! of a finished file or buffer works. Prints both peaks (VmHWM) and their ratio.
 //! Under `cargo test` it runs the streaming path once on 24 MiB as a smoke test.
 
+mod support;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -115,34 +117,7 @@ fn main() {
     }
     let full = args.iter().any(|a| a == "--bench");
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut moto = Command::new("moto_server")
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("moto_server (pip install -r .ci/requirements.txt)");
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "moto did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let created = Command::new("python3")
-        .args([
-            "-c",
-            &format!("import urllib.request as u; u.urlopen(u.Request('{endpoint}/bench', method='PUT'))"),
-        ])
-        .status()
-        .unwrap();
-    assert!(created.success());
+    let (mut moto, endpoint) = support::start_moto();
 
     if full {
         let total = 200 * MIB;

@@ -12,9 +12,11 @@
 //!
 //! Under `cargo test` it runs two in-process trials as a smoke test.
 
+mod support;
+
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use nix::sys::resource::{getrusage, UsageWho};
 use svr_etl::app::build_pipeline;
@@ -152,34 +154,7 @@ fn main() {
     let full = args.iter().any(|a| a == "--bench");
     std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).unwrap();
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut moto = Command::new("moto_server")
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("moto_server (pip install -r .ci/requirements.txt)");
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "moto did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let put = format!(
-        "import urllib.request as u; u.urlopen(u.Request('{endpoint}/bench', method='PUT'))"
-    );
-    assert!(Command::new("python3")
-        .args(["-c", &put])
-        .status()
-        .unwrap()
-        .success());
+    let (mut moto, endpoint) = support::start_moto();
 
     if full {
         let peer = run_child("peer", &endpoint);

@@ -42,7 +42,14 @@ pub fn init(level: &str) -> LogHandle {
     let journald = std::env::var_os("JOURNAL_STREAM")
         .is_some()
         .then(|| tracing_journald::layer().ok())
-        .flatten();
+        .flatten()
+        // The default prefix would make HYPER_ID into F_HYPER_ID; the README promises
+        // `journalctl -u svr-etl HYPER_ID=…`.
+        .map(|layer| {
+            layer
+                .with_field_prefix(None)
+                .with_syslog_identifier("svr-etl".into())
+        });
     let registry = tracing_subscriber::registry().with(filter);
     match journald {
         Some(journal) => registry.with(journal).init(),
