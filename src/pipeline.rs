@@ -195,23 +195,18 @@ impl Pipeline {
             host: self.host.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
         };
-        let mut report = TrialReport {
-            record: record.clone(),
-            fact: None,
-            hyper: None,
-            upload_ms: 0.0,
-            sink_error: None,
-        };
         let started = Instant::now();
+        let mut fact = None;
+        let mut sink_error = None;
         match fit {
             Ok(outcome) => {
                 fill_outcome(&mut record, &outcome);
                 match self.write_facts(created, &record, outcome).await {
-                    Ok(w) => report.fact = Some(w),
+                    Ok(w) => fact = Some(w),
                     Err(e) => {
                         record.status = TrialStatus::Failed;
                         record.error = Some(format!("fact upload failed: {e}"));
-                        report.sink_error = Some(e);
+                        sink_error = Some(e);
                     }
                 }
             }
@@ -223,14 +218,20 @@ impl Pipeline {
         let line = record.clone();
         let body = self.layout.encode(Box::new(move |w| line.write_ndjson(w)));
         let key = self.layout.hyper_key(created, hyper_id);
-        match self.sink.create(&key, body, self.upload_timeout).await {
-            Ok(w) => report.hyper = Some(w),
+        let hyper = match self.sink.create(&key, body, self.upload_timeout).await {
+            Ok(w) => Some(w),
             Err(e) => {
-                report.sink_error.get_or_insert(e);
+                sink_error.get_or_insert(e);
+                None
             }
-        }
-        report.upload_ms = started.elapsed().as_secs_f64() * 1e3;
-        report.record = record;
+        };
+        let report = TrialReport {
+            record,
+            fact,
+            hyper,
+            upload_ms: started.elapsed().as_secs_f64() * 1e3,
+            sink_error,
+        };
         log_trial(&report);
         report
     }
