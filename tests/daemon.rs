@@ -288,3 +288,39 @@ fn systemd_hears_ready_status_watchdog_then_stopping() {
         .any(|m| m.contains("best ") && m.contains("test_r2=")));
     assert_eq!(first("STOPPING=1"), messages.len() - 1);
 }
+
+#[test]
+fn past_the_grace_period_the_run_is_abandoned_leaving_nothing_half_visible() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = every_second(
+        "trials_per_run = 96\nshutdown_grace_secs = 0.2\n[search]\nc = [1.9, 2.0]\ngamma = [1.0, 1.5]\nepsilon = [-2.0, -1.9]\n",
+    );
+    let mut d = Daemon::start(dir.path(), &config, &[]);
+    d.wait_log("run started", 1);
+    d.signal(Signal::SIGTERM);
+    let status = d.wait_exit();
+    assert!(status.success(), "{status:?} {:?}", d.log_lines());
+    assert_eq!(
+        d.count_log("run abandoned after the grace period"),
+        1,
+        "{:?}",
+        d.log_lines()
+    );
+    // Whatever was cut short is invisible: every visible hyper record has all its facts,
+    // and every visible fact object is whole.
+    let root = dir.path().join("svr-etl-output");
+    let visible: Vec<String> = files_under(&root)
+        .into_iter()
+        .filter(|f| !f.rsplit('/').next().unwrap().starts_with('.'))
+        .collect();
+    for f in visible.iter().filter(|f| f.starts_with("fact/")) {
+        let lines = std::fs::read_to_string(root.join(f))
+            .unwrap()
+            .lines()
+            .count();
+        assert_eq!(lines, 442, "{f}");
+    }
+    for f in visible.iter().filter(|f| f.starts_with("hyper/")) {
+        assert!(visible.contains(&f.replace("hyper/", "fact/")), "{f}");
+    }
+}
