@@ -114,6 +114,11 @@ impl Moto {
         moto
     }
 
+    /// The server's process (moto_server execs into the Python process that serves).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }

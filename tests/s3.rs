@@ -186,7 +186,7 @@ async fn a_frozen_server_hits_the_upload_deadline() {
     let moto = Moto::start();
     let bucket = moto.bucket().await;
     let s3 = sink(&moto, &bucket, 5 * MIB).await;
-    let pid = nix::unistd::Pid::from_raw(moto_pid(moto.port));
+    let pid = nix::unistd::Pid::from_raw(moto.pid() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
     let result = tokio::time::timeout(
         Duration::from_secs(60),
@@ -201,21 +201,6 @@ async fn a_frozen_server_hits_the_upload_deadline() {
     let err = result.expect("the sink's deadline fires").unwrap_err();
     assert!(matches!(err, SinkError::Timeout { .. }), "{err}");
     assert!(err.to_string().contains("p/frozen.json"), "{err}");
-}
-
-/// The pid of the process listening on `port` (moto's server, under its launcher).
-fn moto_pid(port: u16) -> i32 {
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "ss -Hltnp 'sport = :{port}' | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2"
-        ))
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("ss shows the listening process")
 }
 
 fn once(moto: &Moto, dir: &std::path::Path, args: &[&str]) -> std::process::Output {
