@@ -1,6 +1,6 @@
 //! The Athena SQL in `queries/`, embedded, and `svr-etl sql`, which prints the table
-//! definitions with the configured database and sink location filled in, so that what
-//! Athena reads is always where the daemon writes.
+//! definitions with the configured database, sink location and data set columns filled
+//! in, so that what Athena reads is always where and what the daemon writes.
 
 use crate::sink::SinkUrl;
 
@@ -43,8 +43,30 @@ pub fn fill(sql: &str, database: &str, url: &SinkUrl) -> String {
         .replace(LOCATION, &root(url))
 }
 
-/// Everything `svr-etl sql` prints.
-pub fn setup_script(database: &str, url: &SinkUrl) -> String {
+/// The data table's feature columns as `queries/create_data_table.sql` lists them.
+const DIABETES_COLUMNS: &str = "  age DOUBLE,\n  sex DOUBLE,\n  bmi DOUBLE,\n  bp DOUBLE,\n  s1 DOUBLE,\n  s2 DOUBLE,\n  s3 DOUBLE,\n  s4 DOUBLE,\n  s5 DOUBLE,\n  s6 DOUBLE,\n";
+
+/// The data table definition for a data set with these feature columns.
+fn data_table(sql: &str, features: &[String]) -> String {
+    assert!(
+        sql.contains(DIABETES_COLUMNS),
+        "create_data_table.sql lists the diabetes features"
+    );
+    let columns: String = features
+        .iter()
+        .map(|f| format!("  `{}` DOUBLE,\n", f.replace('`', "``")))
+        .collect();
+    if features.iter().map(String::as_str).eq([
+        "age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6",
+    ]) {
+        sql.to_string()
+    } else {
+        sql.replace(DIABETES_COLUMNS, &columns)
+    }
+}
+
+/// Everything `svr-etl sql` prints, for a data set with `features` as its columns.
+pub fn setup_script(database: &str, url: &SinkUrl, features: &[String]) -> String {
     let mut out = String::new();
     if let SinkUrl::Local(_) = url {
         out.push_str(
@@ -55,7 +77,11 @@ pub fn setup_script(database: &str, url: &SinkUrl) -> String {
     out.push_str(&format!("CREATE DATABASE IF NOT EXISTS {database};\n\n"));
     for (name, sql) in SETUP {
         out.push_str(&format!("-- queries/{name}\n"));
-        out.push_str(&fill(sql, database, url));
+        let sql = match *name {
+            "create_data_table.sql" => data_table(sql, features),
+            _ => sql.to_string(),
+        };
+        out.push_str(&fill(&sql, database, url));
         out.push('\n');
     }
     out
@@ -71,7 +97,8 @@ mod tests {
             bucket: "lake".into(),
             prefix: "svr/etl".into(),
         };
-        let script = setup_script("trials", &url);
+        let diabetes = crate::dataset::Dataset::embedded().feature_names().to_vec();
+        let script = setup_script("trials", &url, &diabetes);
         assert!(
             !script.contains("BUCKET") && !script.contains("PREFIX"),
             "{script}"
@@ -84,6 +111,21 @@ mod tests {
             bucket: "lake".into(),
             prefix: String::new(),
         };
-        assert!(setup_script("d", &bare).contains("LOCATION 's3://lake/data/'"));
+        assert!(setup_script("d", &bare, &diabetes).contains("LOCATION 's3://lake/data/'"));
+    }
+
+    #[test]
+    fn the_data_table_follows_the_data_sets_columns() {
+        let url = SinkUrl::S3 {
+            bucket: "lake".into(),
+            prefix: String::new(),
+        };
+        let script = setup_script("d", &url, &["x1".to_string(), "height".to_string()]);
+        assert!(
+            script
+                .contains("is_train BOOLEAN,\n  `x1` DOUBLE,\n  `height` DOUBLE,\n  y_true DOUBLE"),
+            "{script}"
+        );
+        assert!(!script.contains("bmi DOUBLE"));
     }
 }

@@ -30,9 +30,14 @@ fn main() -> ExitCode {
             if let Err(e) = app::override_sink(&mut settings, args.sink.as_deref()) {
                 return fail(&e);
             }
+            let dataset = match app::load_dataset(&settings.dataset) {
+                Ok(d) => d,
+                Err(e) => return fail(&AppError::from(e)),
+            };
             print_out(&athena::setup_script(
                 &settings.athena_database,
                 &settings.sink.url,
+                dataset.feature_names(),
             ));
             return ExitCode::SUCCESS;
         }
