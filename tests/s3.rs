@@ -279,6 +279,20 @@ async fn a_trial_on_s3_holds_the_same_records_as_on_the_local_sink() {
     assert_eq!(preds(&s3_fact), preds(&local_fact));
     let local_data = std::fs::read(dir.path().join("local/data/data.json")).unwrap();
     assert_eq!(moto.get(&bucket, "lake/data/data.json").await, local_data);
+
+    // The leaderboard reads S3 as it reads a directory.
+    let mut cmd = svr_etl(dir.path());
+    moto.env(&mut cmd);
+    let out = cmd
+        .args(["leaderboard", "--format", "json", "--sink", &s3_url])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let board: Vec<Value> = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(board.len(), 1);
+    assert_eq!(board[0]["hyper_id"], s3_hyper[0]["hyper_id"]);
+    let r2 = board[0]["test_r2"].as_f64().unwrap();
+    assert!((r2 - s3_hyper[0]["test_r2"].as_f64().unwrap()).abs() <= 1e-9);
 }
 
 #[tokio::test(flavor = "multi_thread")]
