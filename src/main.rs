@@ -44,6 +44,7 @@ fn main() -> ExitCode {
         _ => {}
     }
     let log = telemetry::init(&settings.log_level);
+    telemetry::log_panics();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -65,6 +65,23 @@ pub fn init(level: &str) -> LogHandle {
     handle
 }
 
+/// Routes panic messages through tracing, so that under systemd a panic (linfa-svm
+/// has some, contained by the trainer) is one journal entry rather than loose stderr.
+pub fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let backtrace = std::backtrace::Backtrace::capture();
+        let location = info.location().map(|l| l.to_string()).unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let thread = std::thread::current().name().unwrap_or("unnamed").to_string();
+        tracing::error!(%location, %thread, %backtrace, "panic: {message}");
+    }));
+}
+
 /// The config's level, with the scheduler's own start-up chatter kept at warnings.
 fn level_filter(level: &str) -> EnvFilter {
     let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
