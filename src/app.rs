@@ -8,7 +8,7 @@ use std::error::Error;
 use std::sync::Arc;
 
 use crate::config::{ConfigError, DatasetSource, Settings};
-use crate::dataset::{Dataset, DatasetError};
+use crate::dataset::{Dataset, DatasetError, EMBEDDED_ORIGIN};
 use crate::hyper_id::HyperIdGenerator;
 use crate::pipeline::{Clock, Draw, Pipeline, PublishError, TrialReport};
 use crate::sampler::{SeedSource, TrialParams};
@@ -93,7 +93,7 @@ pub async fn build_pipeline(
     let dataset = Arc::new(load_dataset(&settings.dataset)?);
     let trainer = Trainer::new(dataset, settings.solver).map_err(|reason| {
         let origin = match &settings.dataset {
-            DatasetSource::Embedded => "(embedded diabetes.json)".to_string(),
+            DatasetSource::Embedded => EMBEDDED_ORIGIN.to_string(),
             DatasetSource::File(p) => p.display().to_string(),
         };
         DatasetError {
@@ -170,18 +170,12 @@ pub async fn once(
 
 /// The first trial that failed, as an error.
 pub fn first_failure(reports: &[TrialReport]) -> Result<(), AppError> {
-    match reports.iter().find(|r| !r.is_ok()) {
+    match reports.iter().find_map(|r| Some((r, r.failure()?))) {
         None => Ok(()),
-        Some(report) => {
-            let reason = match &report.sink_error {
-                Some(e) => error_chain(e),
-                None => report.record.error.clone().unwrap_or_default(),
-            };
-            Err(AppError::TrialFailed {
-                hyper_id: report.record.hyper_id.get(),
-                reason,
-            })
-        }
+        Some((report, reason)) => Err(AppError::TrialFailed {
+            hyper_id: report.record.hyper_id.get(),
+            reason,
+        }),
     }
 }
 

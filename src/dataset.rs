@@ -17,6 +17,9 @@ use sha2::{Digest, Sha256};
 /// The embedded default data set.
 pub const DIABETES_NDJSON: &str = include_str!("../assets/diabetes.json");
 
+/// How messages name the embedded data set.
+pub const EMBEDDED_ORIGIN: &str = "(embedded diabetes.json)";
+
 const POINT_ID: &str = "point_id";
 const IS_TRAIN: &str = "is_train";
 const Y_TRUE: &str = "y_true";
@@ -47,7 +50,7 @@ pub struct Dataset {
 impl Dataset {
     /// The embedded diabetes set.
     pub fn embedded() -> Dataset {
-        Dataset::parse(DIABETES_NDJSON, "(embedded diabetes.json)")
+        Dataset::parse(DIABETES_NDJSON, EMBEDDED_ORIGIN)
             .expect("the embedded data set is checked by the test suite")
     }
 

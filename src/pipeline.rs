@@ -51,6 +51,19 @@ impl TrialReport {
         self.record.status == TrialStatus::Ok && self.sink_error.is_none()
     }
 
+    /// Why the trial failed: the first failed write, else the fit's error. `None`
+    /// when it is ok.
+    pub fn failure(&self) -> Option<String> {
+        if self.is_ok() {
+            return None;
+        }
+        let reason = match &self.sink_error {
+            Some(e) => e.to_string(),
+            None => self.record.error.clone().unwrap_or_default(),
+        };
+        Some(reason)
+    }
+
     pub fn bytes(&self) -> u64 {
         self.fact.iter().chain(&self.hyper).map(|w| w.bytes).sum()
     }
@@ -280,12 +293,7 @@ fn log_trial(report: &TrialReport) {
             "trial ok"
         );
     } else {
-        let error = report
-            .sink_error
-            .as_ref()
-            .map(|e| e.to_string())
-            .or_else(|| r.error.clone())
-            .unwrap_or_default();
+        let error = report.failure().unwrap_or_default();
         tracing::warn!(
             hyper_id = r.hyper_id.get(),
             gamma = r.gamma,

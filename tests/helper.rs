@@ -198,6 +198,22 @@ impl Moto {
         out.body.collect().await.unwrap().into_bytes().to_vec()
     }
 
+    /// The object's ETag, quotes removed; a multipart object's ends in -<parts>.
+    pub async fn etag(&self, bucket: &str, key: &str) -> String {
+        let head = self
+            .client()
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("head {key}: {e:?}"));
+        head.e_tag()
+            .unwrap_or_default()
+            .trim_matches('"')
+            .to_string()
+    }
+
     /// Multipart uploads still open in `bucket`.
     pub async fn open_uploads(&self, bucket: &str) -> usize {
         let out = self
