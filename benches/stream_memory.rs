@@ -15,9 +15,9 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use svr_etl::hyper_id::HyperIdGenerator;
-use svr_etl::records::write_facts;
-use svr_etl::sink::{S3Settings, S3Sink, Sink};
+use svr_etl::sink::{Deadline, S3Settings, S3Sink, Sink};
+use svr_etl::trial::id::HyperIdGenerator;
+use svr_etl::trial::records::write_facts;
 
 const MIB: usize = 1024 * 1024;
 
@@ -38,11 +38,7 @@ fn child(endpoint: &str, bucket: &str, total: usize, part: usize) {
     std::env::set_var("AWS_SECRET_ACCESS_KEY", "bench");
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let settings = S3Settings {
-            region: Some("us-east-1".into()),
-            endpoint_url: Some(endpoint.into()),
-            force_path_style: true,
-        };
+        let settings = S3Settings::new("us-east-1", endpoint, true).unwrap();
         let sink = S3Sink::new(bucket.into(), "bench".into(), &settings, part).await;
         let id = HyperIdGenerator::new().next(chrono::Utc::now());
         let body = Box::new(move |w: &mut dyn Write| {
@@ -58,7 +54,7 @@ fn child(endpoint: &str, bucket: &str, total: usize, part: usize) {
         let key = format!("fact-{part}.json");
         let started = Instant::now();
         let written = sink
-            .create(&key, body, Duration::from_secs(1800))
+            .create(&key, body, &Deadline::after(Duration::from_secs(1800)))
             .await
             .unwrap();
         println!(

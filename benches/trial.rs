@@ -19,12 +19,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use nix::sys::resource::{getrusage, UsageWho};
-use svr_etl::app::build_pipeline;
 use svr_etl::config::Settings;
-use svr_etl::hyper_id::HyperIdGenerator;
-use svr_etl::pipeline::{system_clock, Draw};
-use svr_etl::sampler::SeedSource;
-use svr_etl::sink::SinkUrl;
+use svr_etl::sink::Connector;
+use svr_etl::study::publish::publish_dataset;
+use svr_etl::trial::id::HyperIdGenerator;
+use svr_etl::trial::sampler::SeedSource;
+use svr_etl::trial::{system_clock, Draw, Pipeline};
+use tokio_util::sync::CancellationToken;
 
 const PEER_RUNS: usize = 5;
 const ONCE_RUNS: usize = 10;
@@ -94,31 +95,37 @@ fn measure(mode: &str, endpoint: &str) -> (f64, f64, f64) {
 
 /// Trials in this process, as the daemon runs them.
 fn daemon(endpoint: &str, trials: usize) -> (f64, f64, f64) {
-    std::env::set_var("AWS_ACCESS_KEY_ID", "bench");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "bench");
-    let mut settings = Settings::load(None).unwrap();
-    settings.sink.url = SinkUrl::S3 {
-        bucket: "bench".into(),
-        prefix: "daemon".into(),
-    };
-    settings.sink.s3.endpoint_url = Some(endpoint.into());
-    settings.sink.s3.region = Some("us-east-1".into());
-    settings.sink.s3.force_path_style = true;
+    // Settings come in as they would for the daemon: through the environment.
+    for (key, value) in [
+        ("AWS_ACCESS_KEY_ID", "bench"),
+        ("AWS_SECRET_ACCESS_KEY", "bench"),
+        ("SVR_ETL__SINK__URL", "s3://bench/daemon"),
+        ("SVR_ETL__S3__ENDPOINT_URL", endpoint),
+        ("SVR_ETL__S3__REGION", "us-east-1"),
+        ("SVR_ETL__S3__FORCE_PATH_STYLE", "true"),
+    ] {
+        std::env::set_var(key, value);
+    }
+    let settings = Settings::load(None).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let pipeline = build_pipeline(&settings, Arc::new(HyperIdGenerator::new()), system_clock())
+        let ids = Arc::new(HyperIdGenerator::new());
+        let pipeline = Pipeline::build(&settings, &Connector, ids, system_clock())
             .await
             .unwrap();
-        pipeline.publish_dataset().await.unwrap();
+        let cancel = CancellationToken::new();
+        publish_dataset(&pipeline, &pipeline.deadline(&cancel))
+            .await
+            .unwrap();
         let mut seeds = SeedSource::new(Some(1));
         let cpu0 = cpu_secs(UsageWho::RUSAGE_SELF);
         let started = Instant::now();
         for _ in 0..trials {
             let draw = Draw::Seeded {
-                space: settings.search,
+                space: settings.search().space(),
                 seed: seeds.next_seed(),
             };
-            assert!(pipeline.run_trial(draw).await.is_ok());
+            assert!(pipeline.run_trial(draw, &cancel).await.is_ok());
         }
         let n = trials as f64;
         (

@@ -1,5 +1,5 @@
 //! The command line as the user typed it (clap). Turning it into settings and
-//! checked parameters is [`crate::app`]'s job.
+//! checked parameters is [`crate::commands`]' job.
 
 use std::path::PathBuf;
 
@@ -55,8 +55,8 @@ pub struct LeaderboardArgs {
     #[arg(long, value_name = "N")]
     pub top: Option<usize>,
 
-    #[arg(long, value_enum, default_value_t = crate::leaderboard::Format::Table)]
-    pub format: crate::leaderboard::Format,
+    #[arg(long, value_enum, default_value_t = crate::study::leaderboard::Format::Table)]
+    pub format: crate::study::leaderboard::Format,
 
     /// Rank this study (the `study` of a hyper record) instead of the newest trial's.
     #[arg(long)]

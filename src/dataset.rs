@@ -7,10 +7,11 @@
 
 use std::collections::HashSet;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ndarray::{Array1, Array2};
 use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -23,6 +24,54 @@ pub const EMBEDDED_ORIGIN: &str = "(embedded diabetes.json)";
 const POINT_ID: &str = "point_id";
 const IS_TRAIN: &str = "is_train";
 const Y_TRUE: &str = "y_true";
+/// The columns that are not features.
+const RESERVED: [&str; 3] = [POINT_ID, IS_TRAIN, Y_TRUE];
+
+/// Where the data set comes from: `dataset.path` in the config, empty for the
+/// embedded set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum DatasetSource {
+    /// The scikit-learn diabetes set compiled into the binary.
+    Embedded,
+    File(PathBuf),
+}
+
+impl From<String> for DatasetSource {
+    fn from(path: String) -> DatasetSource {
+        match path.trim() {
+            "" => DatasetSource::Embedded,
+            p => DatasetSource::File(PathBuf::from(p)),
+        }
+    }
+}
+
+impl From<DatasetSource> for String {
+    fn from(source: DatasetSource) -> String {
+        match source {
+            DatasetSource::Embedded => String::new(),
+            DatasetSource::File(p) => p.display().to_string(),
+        }
+    }
+}
+
+impl DatasetSource {
+    /// How messages name the source.
+    pub fn origin(&self) -> String {
+        match self {
+            DatasetSource::Embedded => EMBEDDED_ORIGIN.to_string(),
+            DatasetSource::File(p) => p.display().to_string(),
+        }
+    }
+
+    /// Reads and parses the data set.
+    pub fn load(&self) -> Result<Dataset, DatasetError> {
+        match self {
+            DatasetSource::Embedded => Ok(Dataset::embedded()),
+            DatasetSource::File(path) => Dataset::from_file(path),
+        }
+    }
+}
 
 /// A data set that cannot be used; names the file, line and key.
 #[derive(Debug, thiserror::Error)]
@@ -72,106 +121,16 @@ impl Dataset {
             key: key.map(str::to_string),
             reason,
         };
-        let mut feature_names: Vec<String> = Vec::new();
-        let mut point_ids = Vec::new();
-        let mut is_train = Vec::new();
-        let mut targets = Vec::new();
-        let mut values: Vec<f64> = Vec::new();
-        let mut seen_ids = HashSet::new();
-
+        let mut rows = Rows::default();
         for (idx, line) in text.lines().enumerate() {
-            let lineno = idx + 1;
-            if line.trim().is_empty() {
-                continue;
+            if !line.trim().is_empty() {
+                rows.push(line)
+                    .map_err(|(key, reason)| err(Some(idx + 1), key.as_deref(), reason))?;
             }
-            let at = |key: &str, reason: String| err(Some(lineno), Some(key), reason);
-            let row: Map<String, Value> = serde_json::from_str(line)
-                .map_err(|e| err(Some(lineno), None, format!("not a JSON object: {e}")))?;
-            if point_ids.is_empty() {
-                feature_names = row
-                    .keys()
-                    .filter(|k| ![POINT_ID, IS_TRAIN, Y_TRUE].contains(&k.as_str()))
-                    .cloned()
-                    .collect();
-                if feature_names.is_empty() {
-                    return Err(err(Some(lineno), None, "no feature columns".into()));
-                }
-            }
-            let id = match row.get(POINT_ID) {
-                Some(v) => v
-                    .as_i64()
-                    .ok_or_else(|| at(POINT_ID, format!("expected an integer, got {v}")))?,
-                None => return Err(at(POINT_ID, "missing".into())),
-            };
-            if !seen_ids.insert(id) {
-                return Err(at(POINT_ID, format!("duplicate point_id {id}")));
-            }
-            let train = match row.get(IS_TRAIN) {
-                Some(v) => v
-                    .as_bool()
-                    .ok_or_else(|| at(IS_TRAIN, format!("expected true or false, got {v}")))?,
-                None => return Err(at(IS_TRAIN, "missing".into())),
-            };
-            let number = |key: &str| -> Result<f64, DatasetError> {
-                let v = row.get(key).ok_or_else(|| at(key, "missing".into()))?;
-                v.as_f64()
-                    .filter(|x| x.is_finite())
-                    .ok_or_else(|| at(key, format!("expected a finite number, got {v}")))
-            };
-            targets.push(number(Y_TRUE)?);
-            for name in &feature_names {
-                values.push(number(name)?);
-            }
-            if row.len() != feature_names.len() + 3 {
-                let extra = row
-                    .keys()
-                    .find(|k| {
-                        ![POINT_ID, IS_TRAIN, Y_TRUE].contains(&k.as_str())
-                            && !feature_names.contains(k)
-                    })
-                    .map(String::as_str)
-                    .unwrap_or("?");
-                return Err(at(extra, "column not in the first row".into()));
-            }
-            point_ids.push(id);
-            is_train.push(train);
         }
-
-        let n = point_ids.len();
-        let n_train = is_train.iter().filter(|t| **t).count();
-        if n_train < 2 || n - n_train < 2 {
-            return Err(err(
-                None,
-                Some(IS_TRAIN),
-                format!(
-                    "need at least 2 training and 2 test rows, got {n_train} and {}",
-                    n - n_train
-                ),
-            ));
-        }
-        let features = Array2::from_shape_vec((n, feature_names.len()), values)
-            .expect("one value per feature per row");
-        let mut dataset = Dataset {
-            feature_names,
-            point_ids,
-            is_train,
-            features,
-            targets: Array1::from(targets),
-            checksum: String::new(),
-        };
-        let test_y: Vec<f64> = dataset.test_indices().map(|i| dataset.targets[i]).collect();
-        if test_y.iter().all(|y| *y == test_y[0]) {
-            return Err(err(
-                None,
-                Some(Y_TRUE),
-                "y_true is constant over the test rows, so R^2 is undefined".into(),
-            ));
-        }
-        let mut hasher = HashWriter(Sha256::new());
-        dataset
-            .write_ndjson(&mut hasher)
-            .expect("hashing cannot fail");
-        dataset.checksum = format!("{:x}", hasher.0.finalize());
+        let dataset = rows
+            .finish()
+            .map_err(|(key, reason)| err(None, Some(key), reason))?;
         Ok(dataset)
     }
 
@@ -235,16 +194,105 @@ impl Dataset {
     }
 }
 
-struct HashWriter(Sha256);
+/// The rows parsed so far.
+#[derive(Default)]
+struct Rows {
+    feature_names: Vec<String>,
+    point_ids: Vec<i64>,
+    is_train: Vec<bool>,
+    targets: Vec<f64>,
+    values: Vec<f64>,
+    seen_ids: HashSet<i64>,
+}
 
-impl Write for HashWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
+/// What is wrong with a row: the key at fault, if one is, and why.
+type RowError = (Option<String>, String);
+
+impl Rows {
+    /// Adds one line; the first one decides the feature columns.
+    fn push(&mut self, line: &str) -> Result<(), RowError> {
+        let row: Map<String, Value> =
+            serde_json::from_str(line).map_err(|e| (None, format!("not a JSON object: {e}")))?;
+        let at = |key: &str, reason: String| (Some(key.to_string()), reason);
+        if self.point_ids.is_empty() {
+            self.feature_names = row
+                .keys()
+                .filter(|k| !RESERVED.contains(&k.as_str()))
+                .cloned()
+                .collect();
+            if self.feature_names.is_empty() {
+                return Err((None, "no feature columns".into()));
+            }
+        }
+        let field = |key: &str| row.get(key).ok_or_else(|| at(key, "missing".into()));
+        let id = field(POINT_ID)?;
+        let id = id
+            .as_i64()
+            .ok_or_else(|| at(POINT_ID, format!("expected an integer, got {id}")))?;
+        if !self.seen_ids.insert(id) {
+            return Err(at(POINT_ID, format!("duplicate point_id {id}")));
+        }
+        let train = field(IS_TRAIN)?;
+        let train = train
+            .as_bool()
+            .ok_or_else(|| at(IS_TRAIN, format!("expected true or false, got {train}")))?;
+        let number = |key: &str| -> Result<f64, RowError> {
+            let v = field(key)?;
+            v.as_f64()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| at(key, format!("expected a finite number, got {v}")))
+        };
+        self.targets.push(number(Y_TRUE)?);
+        for name in &self.feature_names {
+            self.values.push(number(name)?);
+        }
+        if let Some(extra) = row
+            .keys()
+            .find(|k| !RESERVED.contains(&k.as_str()) && !self.feature_names.contains(k))
+        {
+            return Err(at(extra, "column not in the first row".into()));
+        }
+        self.point_ids.push(id);
+        self.is_train.push(train);
+        Ok(())
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+    /// Checks the whole set and computes its checksum.
+    fn finish(self) -> Result<Dataset, (&'static str, String)> {
+        let n = self.point_ids.len();
+        let n_train = self.is_train.iter().filter(|t| **t).count();
+        if n_train < 2 || n - n_train < 2 {
+            return Err((
+                IS_TRAIN,
+                format!(
+                    "need at least 2 training and 2 test rows, got {n_train} and {}",
+                    n - n_train
+                ),
+            ));
+        }
+        let features = Array2::from_shape_vec((n, self.feature_names.len()), self.values)
+            .expect("one value per feature per row");
+        let mut dataset = Dataset {
+            feature_names: self.feature_names,
+            point_ids: self.point_ids,
+            is_train: self.is_train,
+            features,
+            targets: Array1::from(self.targets),
+            checksum: String::new(),
+        };
+        let test_y: Vec<f64> = dataset.test_indices().map(|i| dataset.targets[i]).collect();
+        if test_y.iter().all(|y| *y == test_y[0]) {
+            return Err((
+                Y_TRUE,
+                "y_true is constant over the test rows, so R^2 is undefined".into(),
+            ));
+        }
+        let mut hasher = Sha256::new();
+        dataset
+            .write_ndjson(&mut hasher)
+            .expect("hashing cannot fail");
+        dataset.checksum = format!("{:x}", hasher.finalize());
+        Ok(dataset)
     }
 }
 

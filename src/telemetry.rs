@@ -6,6 +6,9 @@
 //! through the returned [`LogHandle`].
 
 use tracing_subscriber::layer::SubscriberExt;
+
+use crate::config::values::LogLevel;
+use crate::error::panic_message;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{reload, EnvFilter, Registry};
 
@@ -16,20 +19,26 @@ pub struct LogHandle {
 }
 
 impl LogHandle {
+    /// A handle that changes nothing, for a daemon whose logging is set up elsewhere
+    /// (an embedding program, a test).
+    pub fn detached() -> LogHandle {
+        LogHandle { handle: None }
+    }
+
     /// Applies `level` unless RUST_LOG pins the filter.
-    pub fn set_level(&self, level: &str) -> Result<(), String> {
+    pub fn set_level(&self, level: &LogLevel) {
         let Some(handle) = &self.handle else {
-            return Ok(());
+            return;
         };
-        EnvFilter::try_new(level).map_err(|e| e.to_string())?;
-        handle
-            .reload(level_filter(level))
-            .map_err(|e| e.to_string())
+        if let Err(e) = handle.reload(level_filter(level.as_str())) {
+            tracing::warn!(error = %e, "keeping the log level");
+        }
     }
 }
 
 /// Installs the global subscriber. Call once, early in `main`.
-pub fn init(level: &str) -> LogHandle {
+pub fn init(level: &LogLevel) -> LogHandle {
+    let level = level.as_str();
     let from_env = std::env::var("RUST_LOG").ok().filter(|v| !v.is_empty());
     let filter = from_env
         .as_deref()
@@ -71,12 +80,7 @@ pub fn log_panics() {
     std::panic::set_hook(Box::new(|info| {
         let backtrace = std::backtrace::Backtrace::capture();
         let location = info.location().map(|l| l.to_string()).unwrap_or_default();
-        let message = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_default();
+        let message = panic_message(info.payload());
         let thread = std::thread::current()
             .name()
             .unwrap_or("unnamed")

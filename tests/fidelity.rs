@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use svr_etl::dataset::Dataset;
-use svr_etl::sampler::TrialParams;
-use svr_etl::trainer::{SolverSettings, Trainer};
+use svr_etl::trial::sampler::TrialParams;
+use svr_etl::trial::trainer::{SolverSettings, Trainer};
 
 #[derive(Deserialize)]
 struct Fixture {
@@ -48,7 +48,10 @@ fn fits_match_scikit_learn_svr_within_1e_5_r2() {
     assert!(fx.configs.len() >= 50);
     let trainer = Trainer::new(
         Arc::new(Dataset::embedded()),
-        SolverSettings::new(1e-3, 20_000).unwrap(),
+        SolverSettings {
+            tolerance: 1e-3.try_into().unwrap(),
+            max_train_rows: 20_000.try_into().unwrap(),
+        },
     )
     .unwrap();
     let test_idx: Vec<usize> = trainer.dataset().test_indices().collect();

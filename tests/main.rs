@@ -6,6 +6,7 @@ mod helper;
 mod athena;
 mod cli;
 mod daemon;
+mod daemon_loop;
 mod fidelity;
 mod hyper_ids;
 mod s3;

@@ -6,22 +6,20 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use svr_etl::sink::{BodyWriter, S3Settings, S3Sink, Sink, SinkError};
+use svr_etl::sink::{BodyWriter, Deadline, S3Settings, S3Sink, Sink, SinkError};
 
 use crate::helper::{
     field, file_path, ndjson, set_fake_credentials, stderr, stdout, svr_etl, Moto,
 };
 
 const MIB: usize = 1024 * 1024;
-const T: Duration = Duration::from_secs(60);
+fn t() -> Deadline {
+    Deadline::after(Duration::from_secs(60))
+}
 
 async fn sink(moto: &Moto, bucket: &str, part_size: usize) -> S3Sink {
     set_fake_credentials();
-    let settings = S3Settings {
-        region: Some("us-east-1".into()),
-        endpoint_url: Some(moto.endpoint()),
-        force_path_style: true,
-    };
+    let settings = S3Settings::new("us-east-1", &moto.endpoint(), true).unwrap();
     S3Sink::new(bucket.into(), "p".into(), &settings, part_size).await
 }
 
@@ -59,7 +57,7 @@ async fn large_objects_stream_as_multipart_and_small_ones_in_one_put() {
 
     let big = 12 * MIB + 123;
     let w = s3
-        .create("big.json", lines(big, |_| Ok(())), T)
+        .create("big.json", lines(big, |_| Ok(())), &t())
         .await
         .unwrap();
     assert_eq!(w.bytes, big as u64);
@@ -69,7 +67,7 @@ async fn large_objects_stream_as_multipart_and_small_ones_in_one_put() {
     assert!(etag.ends_with("-3"), "{etag}");
 
     // Exactly a whole number of parts: no empty trailing part is sent.
-    s3.create("even.json", lines(10 * MIB, |_| Ok(())), T)
+    s3.create("even.json", lines(10 * MIB, |_| Ok(())), &t())
         .await
         .unwrap();
     assert_eq!(
@@ -77,7 +75,7 @@ async fn large_objects_stream_as_multipart_and_small_ones_in_one_put() {
         expected_bytes(10 * MIB)
     );
 
-    s3.create("small.json", lines(1000, |_| Ok(())), T)
+    s3.create("small.json", lines(1000, |_| Ok(())), &t())
         .await
         .unwrap();
     let etag = moto.etag(&bucket, "p/small.json").await;
@@ -89,7 +87,10 @@ async fn large_objects_stream_as_multipart_and_small_ones_in_one_put() {
 
     // Create-once, for both paths.
     for (key, n) in [("big.json", big), ("small.json", 10)] {
-        let err = s3.create(key, lines(n, |_| Ok(())), T).await.unwrap_err();
+        let err = s3
+            .create(key, lines(n, |_| Ok(())), &t())
+            .await
+            .unwrap_err();
         assert!(matches!(err, SinkError::Exists { .. }), "{err}");
     }
     assert_eq!(
@@ -112,7 +113,7 @@ async fn a_failure_mid_upload_leaves_no_object_and_no_open_upload() {
             Ok(())
         }
     });
-    let err = s3.create("broken.json", failing, T).await.unwrap_err();
+    let err = s3.create("broken.json", failing, &t()).await.unwrap_err();
     let msg = err.to_string();
     assert!(
         msg.contains("s3://") && msg.contains("p/broken.json"),
@@ -121,7 +122,7 @@ async fn a_failure_mid_upload_leaves_no_object_and_no_open_upload() {
     assert!(msg.contains("serializer broke"), "{msg}");
 
     let small = lines(2 * MIB, |_| Err(std::io::Error::other("early")));
-    assert!(s3.create("small.json", small, T).await.is_err());
+    assert!(s3.create("small.json", small, &t()).await.is_err());
 
     assert_eq!(moto.keys(&bucket, "").await, Vec::<String>::new());
     assert_eq!(moto.open_uploads(&bucket).await, 0);
@@ -141,7 +142,7 @@ async fn a_server_stopped_mid_upload_fails_cleanly_and_the_next_write_succeeds()
         }
         Ok(())
     });
-    let result = tokio::time::timeout(Duration::from_secs(120), s3.create("k.json", body, T))
+    let result = tokio::time::timeout(Duration::from_secs(120), s3.create("k.json", body, &t()))
         .await
         .expect("a dead server makes the write fail, not hang");
     let err = result.unwrap_err();
@@ -155,11 +156,41 @@ async fn a_server_stopped_mid_upload_fails_cleanly_and_the_next_write_succeeds()
         .send()
         .await
         .unwrap();
-    s3.create("k.json", lines(6 * MIB, |_| Ok(())), T)
+    s3.create("k.json", lines(6 * MIB, |_| Ok(())), &t())
         .await
         .unwrap();
     assert_eq!(back.get(&bucket, "p/k.json").await, expected_bytes(6 * MIB));
     *moto.lock().unwrap() = back;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_multipart_upload_is_aborted() {
+    let moto = Moto::start();
+    let bucket = moto.bucket().await;
+    let s3 = sink(&moto, &bucket, 5 * MIB).await;
+    let deadline = t();
+    // The body stalls after its first part until the test has seen the upload open.
+    let (opened_tx, opened_rx) = std::sync::mpsc::channel::<()>();
+    let opened_rx = Mutex::new(opened_rx);
+    let body = lines(20 * MIB, move |mib| {
+        if mib == 6 {
+            let _ = opened_rx.lock().unwrap().recv();
+        }
+        Ok(())
+    });
+    let create = s3.create("cut.json", body, &deadline);
+    let cancel = async {
+        while moto.open_uploads(&bucket).await == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        deadline.cancel.cancel();
+        drop(opened_tx);
+    };
+    let (result, ()) = tokio::join!(create, cancel);
+    let err = result.unwrap_err();
+    assert!(matches!(err, SinkError::Cancelled { .. }), "{err}");
+    assert_eq!(moto.open_uploads(&bucket).await, 0);
+    assert!(moto.keys(&bucket, "p/").await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -174,7 +205,7 @@ async fn a_frozen_server_hits_the_upload_deadline() {
         s3.create(
             "frozen.json",
             lines(1000, |_| Ok(())),
-            Duration::from_secs(2),
+            &Deadline::after(Duration::from_secs(2)),
         ),
     )
     .await;

@@ -8,12 +8,11 @@
 use std::fs::{self, File};
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use rand::Rng;
 
-use super::{BodyWriter, CountingWriter, Sink, SinkError, Written};
+use super::{BodyWriter, CountingWriter, Deadline, Sink, SinkError, Written};
 
 #[derive(Debug, Clone)]
 pub struct LocalSink {
@@ -36,12 +35,18 @@ impl Sink for LocalSink {
         &self,
         key: &str,
         body: BodyWriter,
-        _timeout: Duration,
+        deadline: &Deadline,
     ) -> Result<Written, SinkError> {
         // Local writes do not hang the way a network call can, and a blocking write
-        // cannot be interrupted, so the timeout is not applied here.
+        // cannot be interrupted, so only a cancellation before the start is honoured.
         let path = self.path(key);
         let location = self.location(key);
+        if deadline.cancel.is_cancelled() {
+            return Err(SinkError::Cancelled {
+                op: "writing",
+                location,
+            });
+        }
         tokio::task::spawn_blocking(move || create_once(&path, body, &location))
             .await
             .map_err(|e| SinkError::Io {
@@ -182,15 +187,20 @@ mod tests {
         Box::new(move |w: &mut dyn Write| w.write_all(text.as_bytes()))
     }
 
-    const T: Duration = Duration::from_secs(5);
+    fn t() -> Deadline {
+        Deadline::after(std::time::Duration::from_secs(5))
+    }
 
     #[tokio::test]
     async fn creates_once_and_reads_back() {
         let (_dir, sink) = sink();
-        let w = sink.create("a/b.json", body("x\n"), T).await.unwrap();
+        let w = sink.create("a/b.json", body("x\n"), &t()).await.unwrap();
         assert_eq!(w.bytes, 2);
         assert!(w.location.starts_with("file:///"));
-        let err = sink.create("a/b.json", body("y\n"), T).await.unwrap_err();
+        let err = sink
+            .create("a/b.json", body("y\n"), &t())
+            .await
+            .unwrap_err();
         assert!(matches!(err, SinkError::Exists { .. }), "{err}");
         assert_eq!(sink.get("a/b.json").await.unwrap().unwrap(), b"x\n");
         assert_eq!(sink.get("a/c.json").await.unwrap(), None);
@@ -204,7 +214,7 @@ mod tests {
             w.write_all(b"half")?;
             Err(io::Error::other("serializer broke"))
         });
-        let err = sink.create("a/b.json", failing, T).await.unwrap_err();
+        let err = sink.create("a/b.json", failing, &t()).await.unwrap_err();
         assert!(err.to_string().contains("a/b.json"), "{err}");
         assert!(err.to_string().contains("serializer broke"), "{err}");
         let left: Vec<_> = fs::read_dir(dir.path().join("a")).unwrap().collect();

@@ -1,35 +1,32 @@
-//! Where objects go: the [`Sink`] trait, its settings, and the key layout.
+//! Where objects go: the [`Sink`] trait, its settings, and opening one from a URL.
 //!
 //! A sink creates objects from a writer callback, so records are serialized straight
 //! into the destination, and guarantees that an object appears under its final key
-//! whole or not at all, and never replaces one already there. [`Layout`] decides the
-//! keys (mirroring the S3 layout on every sink) and applies compression. Only
-//! `s3.rs` touches aws types.
+//! whole or not at all, and never replaces one already there. [`keys`] decides the
+//! keys (the same on every sink) and the encoding. Only `s3.rs` touches aws types.
 
+pub mod keys;
 mod local;
 mod s3;
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
+pub use keys::{Compression, Layout};
 pub use local::LocalSink;
 pub use s3::S3Sink;
 
-use crate::hyper_id::HyperId;
+use crate::config::values::{Optional, Seconds};
 
 /// Writes an object's bytes; called once, on a blocking thread.
 pub type BodyWriter = Box<dyn FnOnce(&mut dyn Write) -> io::Result<()> + Send>;
-
-/// S3 refuses multipart parts below 5 MiB (except the last).
-const MIN_PART_MIB: f64 = 5.0;
-/// And above 5 GiB.
-const MAX_PART_MIB: f64 = 5.0 * 1024.0;
 
 /// A failed sink operation; names the object.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +52,8 @@ pub enum SinkError {
         location: String,
         after: Duration,
     },
+    #[error("{op} {location}: cancelled at shutdown")]
+    Cancelled { op: &'static str, location: String },
 }
 
 /// What a successful create wrote.
@@ -64,17 +63,35 @@ pub struct Written {
     pub bytes: u64,
 }
 
+/// How long a write may take, and the token that ends it early at shutdown.
+#[derive(Debug, Clone)]
+pub struct Deadline {
+    pub timeout: Duration,
+    pub cancel: CancellationToken,
+}
+
+impl Deadline {
+    /// A deadline that only times out.
+    pub fn after(timeout: Duration) -> Deadline {
+        Deadline {
+            timeout,
+            cancel: CancellationToken::new(),
+        }
+    }
+}
+
 /// An object store.
 #[async_trait]
 pub trait Sink: Send + Sync + fmt::Debug {
-    /// Creates `key` from what `body` writes, within `timeout`. The object becomes
+    /// Creates `key` from what `body` writes, within `deadline`. The object becomes
     /// visible only once complete, and an existing object is never replaced
-    /// ([`SinkError::Exists`]). On any failure nothing is visible under `key`.
+    /// ([`SinkError::Exists`]). On any failure, cancellation included, nothing is
+    /// visible under `key`.
     async fn create(
         &self,
         key: &str,
         body: BodyWriter,
-        timeout: Duration,
+        deadline: &Deadline,
     ) -> Result<Written, SinkError>;
 
     /// The object's bytes, or `None` when there is none.
@@ -87,8 +104,9 @@ pub trait Sink: Send + Sync + fmt::Debug {
     fn location(&self, key: &str) -> String;
 }
 
-/// Where the sink is.
-#[derive(Debug, Clone, PartialEq)]
+/// Where the sink is (`sink.url`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum SinkUrl {
     Local(PathBuf),
     S3 { bucket: String, prefix: String },
@@ -113,7 +131,8 @@ impl SinkUrl {
             }
             return Ok(SinkUrl::Local(PathBuf::from(path)));
         }
-        if url.is_empty() || url.contains("://") {
+        // `s3:/b/p` and `s3:b/p` are typos of an S3 URL, not directory names.
+        if url.is_empty() || url.contains("://") || url.starts_with("s3:") {
             return Err(format!(
                 "{url:?}: expected s3://bucket/prefix, file:///dir or a directory path"
             ));
@@ -122,167 +141,167 @@ impl SinkUrl {
     }
 }
 
+impl TryFrom<String> for SinkUrl {
+    type Error = String;
+    fn try_from(url: String) -> Result<Self, String> {
+        SinkUrl::parse(&url)
+    }
+}
+
+impl From<SinkUrl> for String {
+    /// The form the config file takes: a directory stays a path, so that a relative
+    /// one stays relative.
+    fn from(url: SinkUrl) -> String {
+        match url {
+            SinkUrl::Local(p) => p.display().to_string(),
+            s3 => s3.to_string(),
+        }
+    }
+}
+
 impl fmt::Display for SinkUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SinkUrl::Local(p) => write!(f, "file://{}", p.display()),
+            SinkUrl::Local(p) => {
+                let abs = std::path::absolute(p).unwrap_or_else(|_| p.clone());
+                write!(f, "file://{}", abs.display())
+            }
             SinkUrl::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
         }
     }
 }
 
-/// Whether objects are gzipped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    None,
-    Gzip,
+/// A multipart part size in MiB, within S3's limits (5 MiB to 5 GiB).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "f64", into = "f64")]
+pub struct PartSize(f64);
+
+impl PartSize {
+    const MIN_MIB: f64 = 5.0;
+    const MAX_MIB: f64 = 5.0 * 1024.0;
+
+    pub fn bytes(self) -> usize {
+        (self.0 * 1024.0 * 1024.0) as usize
+    }
 }
 
-/// How the S3 client reaches the store.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct S3Settings {
-    pub region: Option<String>,
-    pub endpoint_url: Option<String>,
-    pub force_path_style: bool,
+impl TryFrom<f64> for PartSize {
+    type Error = String;
+    fn try_from(mib: f64) -> Result<Self, String> {
+        if (Self::MIN_MIB..=Self::MAX_MIB).contains(&mib) {
+            Ok(PartSize(mib))
+        } else {
+            Err(format!(
+                "must be {} to {} (S3's part limits), got {mib}",
+                Self::MIN_MIB,
+                Self::MAX_MIB
+            ))
+        }
+    }
 }
 
-/// Validated `[sink]` and `[s3]` settings.
-#[derive(Debug, Clone, PartialEq)]
+impl From<PartSize> for f64 {
+    fn from(p: PartSize) -> f64 {
+        p.0
+    }
+}
+
+/// An S3 endpoint URL (`s3.endpoint_url`): empty for AWS, else http(s)://host.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(try_from = "Optional", into = "Optional")]
+pub struct Endpoint(Optional);
+
+impl Endpoint {
+    pub fn get(&self) -> Option<&str> {
+        self.0.get()
+    }
+}
+
+impl TryFrom<Optional> for Endpoint {
+    type Error = String;
+    fn try_from(url: Optional) -> Result<Self, String> {
+        if let Some(e) = url.get() {
+            if !(e.starts_with("http://") || e.starts_with("https://")) {
+                return Err(format!("expected an http:// or https:// URL, got {e:?}"));
+            }
+        }
+        Ok(Endpoint(url))
+    }
+}
+
+impl From<Endpoint> for Optional {
+    fn from(e: Endpoint) -> Optional {
+        e.0
+    }
+}
+
+/// `[sink]`: where and how objects are written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SinkSettings {
     pub url: SinkUrl,
     pub compression: Compression,
-    pub upload_timeout: Duration,
-    pub part_size: usize,
-    pub s3: S3Settings,
+    pub upload_timeout_secs: Seconds<false>,
+    pub part_size_mib: PartSize,
 }
 
 impl SinkSettings {
-    /// Errors name the config key at fault.
+    pub fn upload_timeout(&self) -> Duration {
+        self.upload_timeout_secs.get()
+    }
+}
+
+/// `[s3]`: how the S3 client reaches the store.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    pub region: Optional,
+    pub endpoint_url: Endpoint,
+    pub force_path_style: bool,
+}
+
+impl S3Settings {
+    /// Settings as the `[s3]` keys would give them; empty strings for "not set".
     pub fn new(
-        url: &str,
-        compression: &str,
-        upload_timeout: Duration,
-        part_size_mib: f64,
-        region: String,
-        endpoint_url: String,
+        region: &str,
+        endpoint_url: &str,
         force_path_style: bool,
-    ) -> Result<SinkSettings, (&'static str, String)> {
-        let url = SinkUrl::parse(url).map_err(|e| ("sink.url", e))?;
-        let compression = match compression.trim() {
-            "none" => Compression::None,
-            "gzip" => Compression::Gzip,
-            other => {
-                return Err((
-                    "sink.compression",
-                    format!("expected \"none\" or \"gzip\", got {other:?}"),
-                ))
-            }
-        };
-        if !(MIN_PART_MIB..=MAX_PART_MIB).contains(&part_size_mib) {
-            return Err((
-                "sink.part_size_mib",
-                format!("must be {MIN_PART_MIB} to {MAX_PART_MIB} (S3's part limits), got {part_size_mib}"),
-            ));
-        }
-        let endpoint_url = Some(endpoint_url.trim().to_string()).filter(|s| !s.is_empty());
-        if let Some(e) = &endpoint_url {
-            if !(e.starts_with("http://") || e.starts_with("https://")) {
-                return Err((
-                    "s3.endpoint_url",
-                    format!("expected an http:// or https:// URL, got {e:?}"),
-                ));
-            }
-        }
-        Ok(SinkSettings {
-            url,
-            compression,
-            upload_timeout,
-            part_size: (part_size_mib * 1024.0 * 1024.0) as usize,
-            s3: S3Settings {
-                region: Some(region.trim().to_string()).filter(|s| !s.is_empty()),
-                endpoint_url,
-                force_path_style,
-            },
+    ) -> Result<S3Settings, String> {
+        Ok(S3Settings {
+            region: Optional::from(region.to_string()),
+            endpoint_url: Endpoint::try_from(Optional::from(endpoint_url.to_string()))?,
+            force_path_style,
         })
     }
 }
 
-/// Opens the configured sink. For S3 this builds the client; it does not yet talk to
+/// Opens sinks; the daemon is given one, so that tests can put latency or faults
+/// between it and a real sink.
+#[async_trait]
+pub trait Connect: Send + Sync {
+    async fn open(&self, sink: &SinkSettings, s3: &S3Settings) -> Arc<dyn Sink>;
+}
+
+/// Opens the sink a URL names. For S3 this builds the client; it does not yet talk to
 /// the store.
-pub async fn open(settings: &SinkSettings) -> Arc<dyn Sink> {
-    match &settings.url {
-        SinkUrl::Local(dir) => Arc::new(LocalSink::new(dir.clone())),
-        SinkUrl::S3 { bucket, prefix } => Arc::new(
-            S3Sink::new(
-                bucket.clone(),
-                prefix.clone(),
-                &settings.s3,
-                settings.part_size,
-            )
-            .await,
-        ),
-    }
-}
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Connector;
 
-/// The keys objects are written under, the same on every sink:
-/// `data/data.json`, `fact/dt=YYYY-MM-DD/<hyper_id>.json`,
-/// `hyper/dt=YYYY-MM-DD/<hyper_id>.json` (`.json.gz` when gzipped). The date is the
-/// trial's UTC creation day, the Athena partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Layout {
-    compression: Compression,
-}
-
-impl Layout {
-    pub fn new(compression: Compression) -> Layout {
-        Layout { compression }
-    }
-
-    fn ext(&self) -> &'static str {
-        match self.compression {
-            Compression::None => "json",
-            Compression::Gzip => "json.gz",
+#[async_trait]
+impl Connect for Connector {
+    async fn open(&self, sink: &SinkSettings, s3: &S3Settings) -> Arc<dyn Sink> {
+        match &sink.url {
+            SinkUrl::Local(dir) => Arc::new(LocalSink::new(dir.clone())),
+            SinkUrl::S3 { bucket, prefix } => Arc::new(
+                S3Sink::new(
+                    bucket.clone(),
+                    prefix.clone(),
+                    s3,
+                    sink.part_size_mib.bytes(),
+                )
+                .await,
+            ),
         }
-    }
-
-    pub fn data_key(&self) -> String {
-        format!("data/data.{}", self.ext())
-    }
-
-    pub fn fact_key(&self, created: DateTime<Utc>, id: HyperId) -> String {
-        format!("fact/dt={}/{id}.{}", created.format("%Y-%m-%d"), self.ext())
-    }
-
-    pub fn hyper_key(&self, created: DateTime<Utc>, id: HyperId) -> String {
-        format!(
-            "hyper/dt={}/{id}.{}",
-            created.format("%Y-%m-%d"),
-            self.ext()
-        )
-    }
-
-    /// Wraps `body` so that what it writes is compressed as configured.
-    pub fn encode(&self, body: BodyWriter) -> BodyWriter {
-        match self.compression {
-            Compression::None => body,
-            Compression::Gzip => Box::new(move |out: &mut dyn Write| {
-                let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());
-                body(&mut gz)?;
-                gz.finish()?;
-                Ok(())
-            }),
-        }
-    }
-}
-
-/// The plain bytes of an object read back, whichever way it was written.
-pub fn decode(key: &str, bytes: Vec<u8>) -> io::Result<Vec<u8>> {
-    if key.ends_with(".gz") {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes.as_slice()).read_to_end(&mut out)?;
-        Ok(out)
-    } else {
-        Ok(bytes)
     }
 }
 
@@ -329,38 +348,27 @@ mod tests {
             SinkUrl::Local("/tmp/x".into())
         );
         assert_eq!(SinkUrl::parse("out").unwrap(), SinkUrl::Local("out".into()));
-        for bad in ["s3:///p", "file://rel", "http://x/y", ""] {
+        for bad in [
+            "s3:///p",
+            "file://rel",
+            "http://x/y",
+            "",
+            "s3:/b/p",
+            "s3:b/p",
+        ] {
             assert!(SinkUrl::parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
-    fn keys_are_partitioned_by_utc_day() {
-        use chrono::TimeZone;
-        let t = Utc.with_ymd_and_hms(2026, 11, 26, 23, 59, 59).unwrap();
-        let id = crate::hyper_id::HyperIdGenerator::with_node(0).next(t);
-        let plain = Layout::new(Compression::None);
-        assert_eq!(
-            plain.fact_key(t, id),
-            format!("fact/dt=2026-11-26/{id}.json")
-        );
-        assert_eq!(
-            plain.hyper_key(t, id),
-            format!("hyper/dt=2026-11-26/{id}.json")
-        );
-        assert_eq!(
-            Layout::new(Compression::Gzip).data_key(),
-            "data/data.json.gz"
-        );
-    }
-
-    #[test]
-    fn gzip_round_trips() {
-        let layout = Layout::new(Compression::Gzip);
-        let body = layout.encode(Box::new(|w: &mut dyn Write| w.write_all(b"{\"a\":1}\n")));
-        let mut out = Vec::new();
-        body(&mut out).unwrap();
-        assert_ne!(out, b"{\"a\":1}\n");
-        assert_eq!(decode("x.json.gz", out).unwrap(), b"{\"a\":1}\n");
+    fn urls_print_as_they_load() {
+        for url in ["out", "/abs/dir", "s3://b/p"] {
+            let parsed = SinkUrl::parse(url).unwrap();
+            assert_eq!(String::from(parsed.clone()), url);
+            assert_eq!(
+                SinkUrl::parse(&String::from(parsed.clone())).unwrap(),
+                parsed
+            );
+        }
     }
 }

@@ -20,10 +20,13 @@ use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use tokio::sync::mpsc;
 
-use super::{BodyWriter, CountingWriter, S3Settings, Sink, SinkError, Written};
+use super::{BodyWriter, CountingWriter, Deadline, S3Settings, Sink, SinkError, Written};
 
 /// Regions for stores that have none; S3-compatible servers accept any.
 const FALLBACK_REGION: &str = "us-east-1";
+/// How long aborting a multipart upload may take. After a cancellation the process is
+/// about to exit, so this is short; a lifecycle rule removes what an abort missed.
+const ABORT_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct S3Sink {
@@ -74,9 +77,9 @@ impl S3Sink {
                     .build(),
             )
             .retry_config(RetryConfig::standard().with_max_attempts(4));
-        if let Some(region) = &settings.region {
-            loader = loader.region(aws_config::Region::new(region.clone()));
-        } else if settings.endpoint_url.is_some() {
+        if let Some(region) = settings.region.get() {
+            loader = loader.region(aws_config::Region::new(region.to_string()));
+        } else if settings.endpoint_url.get().is_some() {
             loader = loader.region(aws_config::Region::new(FALLBACK_REGION));
         }
         let shared = loader.load().await;
@@ -90,7 +93,7 @@ impl S3Sink {
                     .token_bucket(TokenBucket::builder().refill_rate(1.0).build())
                     .build(),
             );
-        if let Some(endpoint) = &settings.endpoint_url {
+        if let Some(endpoint) = settings.endpoint_url.get() {
             config = config.endpoint_url(endpoint);
         }
         S3Sink {
@@ -228,24 +231,26 @@ impl S3Sink {
     }
 
     async fn abort(&self, key: &str, upload_id: &str) {
-        let result = self
+        let request = self
             .client
             .abort_multipart_upload()
             .bucket(&self.bucket)
             .key(self.full_key(key))
             .upload_id(upload_id)
-            .send()
-            .await;
-        if let Err(e) = result {
-            // The object never became visible either way; a bucket lifecycle rule
-            // (see the README) removes what an abort could not.
-            tracing::warn!(
-                location = %self.location(key),
-                upload_id,
-                error = %DisplayErrorContext(&e),
-                "could not abort the multipart upload"
-            );
-        }
+            .send();
+        let error = match tokio::time::timeout(ABORT_TIMEOUT, request).await {
+            Ok(Ok(_)) => return,
+            Ok(Err(e)) => DisplayErrorContext(&e).to_string(),
+            Err(_) => format!("no answer within {}s", ABORT_TIMEOUT.as_secs_f64()),
+        };
+        // The object never became visible either way; a bucket lifecycle rule
+        // (see the README) removes what an abort could not.
+        tracing::warn!(
+            location = %self.location(key),
+            upload_id,
+            error,
+            "could not abort the multipart upload"
+        );
     }
 }
 
@@ -287,7 +292,7 @@ impl Sink for S3Sink {
         &self,
         key: &str,
         body: BodyWriter,
-        timeout: Duration,
+        deadline: &Deadline,
     ) -> Result<Written, SinkError> {
         let (tx, mut rx) = mpsc::channel(1);
         let part_size = self.part_size;
@@ -306,15 +311,24 @@ impl Sink for S3Sink {
         });
 
         let mut upload_id = None;
-        let uploaded =
-            match tokio::time::timeout(timeout, self.upload(key, &mut rx, &mut upload_id)).await {
+        let upload =
+            tokio::time::timeout(deadline.timeout, self.upload(key, &mut rx, &mut upload_id));
+        // Either way the upload future is dropped here, and what it left open is
+        // aborted below.
+        let uploaded = tokio::select! {
+            result = upload => match result {
                 Ok(result) => result,
                 Err(_) => Err(Stop::Failed(SinkError::Timeout {
                     op: "uploading",
                     location: self.location(key),
-                    after: timeout,
+                    after: deadline.timeout,
                 })),
-            };
+            },
+            _ = deadline.cancel.cancelled() => Err(Stop::Failed(SinkError::Cancelled {
+                op: "uploading",
+                location: self.location(key),
+            })),
+        };
         // Unblocks the writer if the upload stopped early.
         drop(rx);
         let written = writer.await;

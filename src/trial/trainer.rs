@@ -12,48 +12,22 @@ use linfa::prelude::*;
 use linfa_svm::Svm;
 use ndarray::{Array1, Array2, Axis};
 
+use serde::{Deserialize, Serialize};
+
+use super::metrics::r_squared;
+use super::sampler::TrialParams;
+use crate::config::values::{Bounded, Positive};
 use crate::dataset::Dataset;
-use crate::metrics::r_squared;
-use crate::sampler::TrialParams;
+use crate::error::panic_message;
 
-/// How the SMO solver runs.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// `[solver]`: how the SMO solver runs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SolverSettings {
-    tolerance: f64,
-    max_train_rows: usize,
-}
-
-impl SolverSettings {
-    /// Errors name the config key at fault.
-    pub fn new(tolerance: f64, max_train_rows: i64) -> Result<Self, (&'static str, String)> {
-        if !(tolerance.is_finite() && tolerance > 0.0) {
-            return Err((
-                "solver.tolerance",
-                format!("must be a finite number above 0, got {tolerance}"),
-            ));
-        }
-        let max_train_rows = usize::try_from(max_train_rows)
-            .ok()
-            .filter(|n| *n >= 2)
-            .ok_or_else(|| {
-                (
-                    "solver.max_train_rows",
-                    format!("must be at least 2, got {max_train_rows}"),
-                )
-            })?;
-        Ok(SolverSettings {
-            tolerance,
-            max_train_rows,
-        })
-    }
-
-    pub fn tolerance(&self) -> f64 {
-        self.tolerance
-    }
-
-    pub fn max_train_rows(&self) -> usize {
-        self.max_train_rows
-    }
+    /// Stopping tolerance (linfa calls it `eps`).
+    pub tolerance: Positive,
+    /// Largest training set accepted, a bound on a fit's time and memory.
+    pub max_train_rows: Bounded<2, { u32::MAX as u64 }>,
 }
 
 /// Why a fit produced no usable model.
@@ -65,6 +39,8 @@ pub enum FitError {
     Panicked(String),
     #[error("the model is unusable: {0}")]
     NonFinite(String),
+    #[error("cancelled at shutdown")]
+    Cancelled,
 }
 
 /// A fitted trial: predictions for every data point, in data set order.
@@ -93,11 +69,11 @@ impl Trainer {
     /// be interrupted, so its cost is bounded here, before any fit starts.
     pub fn new(dataset: Arc<Dataset>, solver: SolverSettings) -> Result<Trainer, String> {
         let train: Vec<usize> = dataset.train_indices().collect();
-        if train.len() > solver.max_train_rows {
+        if train.len() > solver.max_train_rows.get() {
             return Err(format!(
                 "{} training rows exceed solver.max_train_rows = {}",
                 train.len(),
-                solver.max_train_rows
+                solver.max_train_rows.get()
             ));
         }
         let train_x = dataset.features().select(Axis(0), &train);
@@ -116,6 +92,15 @@ impl Trainer {
 
     pub fn solver(&self) -> SolverSettings {
         self.solver
+    }
+
+    /// What, beyond the data and the search ranges, decides a fit's score: part of the
+    /// study fingerprint, so that changing it starts a new study.
+    pub fn describe(&self) -> String {
+        format!(
+            "kernel=rbf;solver_tol={:?};shrinking=false",
+            self.solver.tolerance.get()
+        )
     }
 
     /// Fits one configuration. Blocking and CPU-bound: call it off the async workers.
@@ -160,7 +145,7 @@ impl Trainer {
         let valid = Svm::<f64, f64>::params()
             .c_svr(params.c(), Some(params.epsilon()))
             .gaussian_kernel(rbf_width)
-            .eps(self.solver.tolerance)
+            .eps(self.solver.tolerance.get())
             .shrinking(false)
             .check()
             .map_err(|e| FitError::Rejected(e.to_string()))?;
@@ -183,20 +168,19 @@ impl Trainer {
     }
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn solver(tolerance: f64, max_train_rows: u64) -> SolverSettings {
+        SolverSettings {
+            tolerance: tolerance.try_into().unwrap(),
+            max_train_rows: max_train_rows.try_into().unwrap(),
+        }
+    }
+
     fn trainer() -> Trainer {
-        let solver = SolverSettings::new(1e-3, 20_000).unwrap();
+        let solver = solver(1e-3, 20_000);
         Trainer::new(Arc::new(Dataset::embedded()), solver).unwrap()
     }
 
@@ -217,24 +201,8 @@ mod tests {
 
     #[test]
     fn max_train_rows_bounds_the_fit() {
-        let solver = SolverSettings::new(1e-3, 100).unwrap();
+        let solver = solver(1e-3, 100);
         let err = Trainer::new(Arc::new(Dataset::embedded()), solver).unwrap_err();
         assert!(err.contains("353 training rows"), "{err}");
-    }
-
-    #[test]
-    fn bad_solver_settings_name_their_key() {
-        assert_eq!(
-            SolverSettings::new(0.0, 10).unwrap_err().0,
-            "solver.tolerance"
-        );
-        assert_eq!(
-            SolverSettings::new(f64::NAN, 10).unwrap_err().0,
-            "solver.tolerance"
-        );
-        assert_eq!(
-            SolverSettings::new(1e-3, 1).unwrap_err().0,
-            "solver.max_train_rows"
-        );
     }
 }

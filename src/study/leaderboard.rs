@@ -11,20 +11,17 @@ use std::fmt::Write as _;
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
+use super::history::{self, parse_lines, read_text, ReadError, PARALLEL_GETS};
 use crate::dataset::Dataset;
-use crate::metrics::r_squared;
-use crate::records::{FactRecord, HyperRecord, TrialStatus};
-use crate::sink::{self, Sink, SinkError};
-
-/// Objects fetched at once.
-const PARALLEL_GETS: usize = 16;
+use crate::sink::keys::{fact_key_of, DATA_PREFIX};
+use crate::sink::Sink;
+use crate::trial::metrics::r_squared;
+use crate::trial::records::{FactRecord, HyperRecord, TrialStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LeaderboardError {
     #[error(transparent)]
-    Sink(#[from] SinkError),
-    #[error("{location}: {reason}")]
-    Unreadable { location: String, reason: String },
+    Read(#[from] ReadError),
     #[error("no data set under {0}")]
     NoData(String),
 }
@@ -51,72 +48,69 @@ pub enum Format {
     Json,
 }
 
-/// The object's text, decompressed; `None` when there is no such object.
-async fn read_text(sink: &dyn Sink, key: &str) -> Result<Option<String>, LeaderboardError> {
-    let unreadable = |reason: String| LeaderboardError::Unreadable {
-        location: sink.location(key),
-        reason,
-    };
-    let Some(bytes) = sink.get(key).await? else {
-        return Ok(None);
-    };
-    let bytes = sink::decode(key, bytes).map_err(|e| unreadable(e.to_string()))?;
-    String::from_utf8(bytes)
-        .map(Some)
-        .map_err(|e| unreadable(e.to_string()))
+/// The test rows' targets by point id, from the sink's data set object.
+async fn test_targets(sink: &dyn Sink) -> Result<HashMap<i64, f64>, LeaderboardError> {
+    let data_key = sink
+        .list(DATA_PREFIX)
+        .await
+        .map_err(ReadError::from)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| LeaderboardError::NoData(sink.location(DATA_PREFIX)))?;
+    let data_text = read_text(sink, &data_key)
+        .await?
+        .ok_or_else(|| LeaderboardError::NoData(sink.location(&data_key)))?;
+    let location = sink.location(&data_key);
+    let dataset = Dataset::parse(&data_text, &location).map_err(|e| ReadError::Unreadable {
+        location,
+        reason: e.to_string(),
+    })?;
+    Ok(dataset
+        .test_indices()
+        .map(|i| (dataset.point_ids()[i], dataset.targets()[i]))
+        .collect())
 }
 
-fn parse_lines<T: serde::de::DeserializeOwned>(
-    text: &str,
-    location: impl Fn() -> String,
-) -> Result<Vec<T>, LeaderboardError> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            serde_json::from_str(l).map_err(|e| LeaderboardError::Unreadable {
-                location: location(),
-                reason: e.to_string(),
-            })
-        })
-        .collect()
+/// Scores one trial by its fact object; `None` when its facts are missing, which drops
+/// the trial as the query's join does.
+async fn score(
+    sink: &dyn Sink,
+    test_y: &HashMap<i64, f64>,
+    key: String,
+    record: HyperRecord,
+) -> Result<Option<Entry>, ReadError> {
+    let Some(fact_key) = fact_key_of(&key) else {
+        return Ok(None);
+    };
+    let Some(text) = read_text(sink, &fact_key).await? else {
+        return Ok(None);
+    };
+    let facts: Vec<FactRecord> = parse_lines(&text, || sink.location(&fact_key))?;
+    let (truth, pred): (Vec<f64>, Vec<f64>) = facts
+        .iter()
+        .filter(|f| f.hyper_id == record.hyper_id)
+        .filter_map(|f| test_y.get(&f.point_id).map(|y| (*y, f.y_pred)))
+        .unzip();
+    if truth.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Entry {
+        hyper_id: record.hyper_id.get(),
+        gamma: record.gamma,
+        c: record.c,
+        epsilon: record.epsilon,
+        test_r2: r_squared(&truth, &pred),
+        n_test: truth.len() as u64,
+        study: record.study,
+        created_at: record.created_at,
+    }))
 }
 
 /// Ranks the `ok` trials of `study` (default: the newest ok trial's study).
 pub async fn rank(sink: &dyn Sink, study: Option<&str>) -> Result<Vec<Entry>, LeaderboardError> {
-    let data_key = sink
-        .list("data/")
+    let test_y = test_targets(sink).await?;
+    let ok: Vec<(String, HyperRecord)> = history::hyper_records(sink)
         .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| LeaderboardError::NoData(sink.location("data/")))?;
-    let data_text = read_text(sink, &data_key)
-        .await?
-        .ok_or_else(|| LeaderboardError::NoData(sink.location(&data_key)))?;
-    let dataset = Dataset::parse(&data_text, &sink.location(&data_key)).map_err(|e| {
-        LeaderboardError::Unreadable {
-            location: sink.location(&data_key),
-            reason: e.to_string(),
-        }
-    })?;
-    let test_y: HashMap<i64, f64> = dataset
-        .test_indices()
-        .map(|i| (dataset.point_ids()[i], dataset.targets()[i]))
-        .collect();
-
-    let hyper_keys = sink.list("hyper/").await?;
-    let records: Vec<(String, HyperRecord)> = futures::stream::iter(hyper_keys)
-        .map(|key| async move {
-            let Some(text) = read_text(sink, &key).await? else {
-                return Ok(None);
-            };
-            let mut rows: Vec<HyperRecord> = parse_lines(&text, || sink.location(&key))?;
-            Ok::<_, LeaderboardError>(rows.pop().map(|r| (key, r)))
-        })
-        .buffer_unordered(PARALLEL_GETS)
-        .try_filter_map(|r| async move { Ok(r) })
-        .try_collect()
-        .await?;
-    let ok: Vec<(String, HyperRecord)> = records
         .into_iter()
         .filter(|(_, r)| r.status == TrialStatus::Ok)
         .collect();
@@ -127,36 +121,10 @@ pub async fn rank(sink: &dyn Sink, study: Option<&str>) -> Result<Vec<Entry>, Le
     }) else {
         return Ok(Vec::new());
     };
-
     let test_y = &test_y;
     let mut entries: Vec<Entry> =
         futures::stream::iter(ok.into_iter().filter(|(_, r)| r.study == study))
-            .map(|(key, record)| async move {
-                let fact_key = key.replacen("hyper/", "fact/", 1);
-                // A missing fact object drops the trial, as the query's join does.
-                let Some(text) = read_text(sink, &fact_key).await? else {
-                    return Ok(None);
-                };
-                let facts: Vec<FactRecord> = parse_lines(&text, || sink.location(&fact_key))?;
-                let (truth, pred): (Vec<f64>, Vec<f64>) = facts
-                    .iter()
-                    .filter(|f| f.hyper_id == record.hyper_id)
-                    .filter_map(|f| test_y.get(&f.point_id).map(|y| (*y, f.y_pred)))
-                    .unzip();
-                if truth.is_empty() {
-                    return Ok(None);
-                }
-                Ok::<_, LeaderboardError>(Some(Entry {
-                    hyper_id: record.hyper_id.get(),
-                    gamma: record.gamma,
-                    c: record.c,
-                    epsilon: record.epsilon,
-                    test_r2: r_squared(&truth, &pred),
-                    n_test: truth.len() as u64,
-                    study: record.study,
-                    created_at: record.created_at,
-                }))
-            })
+            .map(|(key, record)| score(sink, test_y, key, record))
             .buffer_unordered(PARALLEL_GETS)
             .try_filter_map(|e| async move { Ok(e) })
             .try_collect()

@@ -8,17 +8,17 @@ use crate::sink::SinkUrl;
 pub const SETUP: &[(&str, &str)] = &[
     (
         "create_data_table.sql",
-        include_str!("../queries/create_data_table.sql"),
+        include_str!("../../queries/create_data_table.sql"),
     ),
     (
         "create_hyperparams_table.sql",
-        include_str!("../queries/create_hyperparams_table.sql"),
+        include_str!("../../queries/create_hyperparams_table.sql"),
     ),
     (
         "create_predict_table.sql",
-        include_str!("../queries/create_predict_table.sql"),
+        include_str!("../../queries/create_predict_table.sql"),
     ),
-    ("compact.sql", include_str!("../queries/compact.sql")),
+    ("compact.sql", include_str!("../../queries/compact.sql")),
 ];
 
 /// The database and location the files in `queries/` are written against.

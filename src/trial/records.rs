@@ -11,9 +11,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::hyper_id::HyperId;
-use crate::sampler::SearchSpace;
-use crate::trainer::SolverSettings;
+use super::id::HyperId;
+use super::sampler::SearchSpace;
+use super::trainer::FitOutcome;
 
 /// Outcome of a trial.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,11 +85,11 @@ pub const HYPER_FIELDS: &[&str] = &[
 pub const FACT_FIELDS: &[&str] = &["hyper_id", "point_id", "y_pred"];
 
 /// A short fingerprint of everything that makes two trials' scores comparable: the
-/// search ranges (`None` for configurations given by hand), the solver settings and
-/// the data set. Changing any of them starts a new study.
+/// search ranges (`None` for configurations given by hand), the fit as the trainer
+/// describes it and the data set. Changing any of them starts a new study.
 pub fn study_fingerprint(
     search: Option<&SearchSpace>,
-    solver: &SolverSettings,
+    fit: &str,
     dataset_checksum: &str,
 ) -> String {
     let ranges = match search {
@@ -104,10 +104,7 @@ pub fn study_fingerprint(
         ),
         None => "manual".to_string(),
     };
-    let canonical = format!(
-        "v1;{ranges};kernel=rbf;solver_tol={:?};shrinking=false;data={dataset_checksum}",
-        solver.tolerance()
-    );
+    let canonical = format!("v1;{ranges};{fit};data={dataset_checksum}");
     let digest = Sha256::digest(canonical.as_bytes());
     format!("{digest:x}")[..12].to_string()
 }
@@ -118,6 +115,20 @@ pub fn timestamp(t: DateTime<Utc>) -> String {
 }
 
 impl HyperRecord {
+    /// Takes the scores of a successful fit.
+    pub fn fill(&mut self, outcome: &FitOutcome) {
+        self.train_r2 = Some(outcome.train_r2);
+        self.test_r2 = Some(outcome.test_r2);
+        self.n_support = Some(outcome.n_support as u64);
+        self.fit_ms = Some(outcome.fit_ms);
+    }
+
+    /// Marks the trial failed, for `reason`.
+    pub fn fail(&mut self, reason: String) {
+        self.status = TrialStatus::Failed;
+        self.error = Some(reason);
+    }
+
     /// Writes the record as one JSON line.
     pub fn write_ndjson(&self, out: &mut dyn Write) -> io::Result<()> {
         serde_json::to_writer(&mut *out, self)?;
@@ -147,8 +158,8 @@ pub fn write_facts(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hyper_id::HyperIdGenerator;
-    use crate::sampler::LogRange;
+    use crate::trial::id::HyperIdGenerator;
+    use crate::trial::sampler::LogRange;
 
     fn record() -> HyperRecord {
         HyperRecord {
@@ -224,7 +235,7 @@ mod tests {
             c: LogRange::new(-2.0, 2.0).unwrap(),
             epsilon: LogRange::new(-2.0, 0.0).unwrap(),
         };
-        let tol = |t: f64| SolverSettings::new(t, 100).unwrap();
+        let tol = |t: f64| format!("kernel=rbf;solver_tol={t:?};shrinking=false");
         let base = study_fingerprint(Some(&space(2.0)), &tol(1e-3), "d1");
         assert_eq!(base.len(), 12);
         assert_eq!(base, study_fingerprint(Some(&space(2.0)), &tol(1e-3), "d1"));

@@ -7,9 +7,12 @@
 
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
+use serde::{Deserialize, Serialize};
 
 /// A range of log10 exponents: values are drawn as `10^u`, `u` uniform in `[min, max)`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// In the config file, `[min, max]`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "[f64; 2]", into = "[f64; 2]")]
 pub struct LogRange {
     min: f64,
     max: f64,
@@ -17,6 +20,19 @@ pub struct LogRange {
 
 /// Exponents beyond this make `10^u` overflow or underflow to a useless value.
 const MAX_EXPONENT: f64 = 300.0;
+
+impl TryFrom<[f64; 2]> for LogRange {
+    type Error = String;
+    fn try_from([min, max]: [f64; 2]) -> Result<Self, String> {
+        LogRange::new(min, max)
+    }
+}
+
+impl From<LogRange> for [f64; 2] {
+    fn from(r: LogRange) -> [f64; 2] {
+        [r.min, r.max]
+    }
+}
 
 impl LogRange {
     pub fn new(min: f64, max: f64) -> Result<LogRange, String> {

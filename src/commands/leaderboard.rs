@@ -1,0 +1,18 @@
+//! `svr-etl leaderboard`: the ranking of the trials in the configured sink.
+
+use super::{print, with_sink};
+use crate::cli::LeaderboardArgs;
+use crate::config::Settings;
+use crate::error::AppError;
+use crate::sink::{Connect, Connector};
+use crate::study::leaderboard;
+
+pub async fn run(settings: Settings, args: LeaderboardArgs) -> Result<(), AppError> {
+    let settings = with_sink(settings, args.sink.as_deref())?;
+    let sink = Connector.open(settings.sink(), settings.s3()).await;
+    let mut entries = leaderboard::rank(sink.as_ref(), args.study.as_deref()).await?;
+    if let Some(n) = args.top {
+        entries.truncate(n);
+    }
+    print(&leaderboard::render(&entries, args.format))
+}

@@ -1,0 +1,86 @@
+//! `svr-etl once`: trials now, one after another, each printing its line.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::{print, with_sink};
+use crate::cli::OnceArgs;
+use crate::config::Settings;
+use crate::error::AppError;
+use crate::sink::Connector;
+use crate::study::publish::publish_dataset;
+use crate::trial::id::HyperIdGenerator;
+use crate::trial::sampler::{SeedSource, TrialParams};
+use crate::trial::{system_clock, Clock, Draw, Pipeline, TrialReport};
+
+/// What `svr-etl once` was asked for, checked.
+#[derive(Debug, Clone)]
+pub struct OnceRequest {
+    pub params: Option<TrialParams>,
+    pub seed: Option<u64>,
+    pub trials: u32,
+}
+
+impl OnceRequest {
+    pub fn from_cli(args: &OnceArgs) -> Result<OnceRequest, AppError> {
+        let params = match (args.gamma, args.c, args.epsilon) {
+            (Some(g), Some(c), Some(e)) => {
+                Some(TrialParams::new(g, c, e).map_err(AppError::Usage)?)
+            }
+            _ => None,
+        };
+        Ok(OnceRequest {
+            params,
+            seed: args.seed,
+            trials: args.trials,
+        })
+    }
+}
+
+pub async fn run(settings: Settings, args: OnceArgs) -> Result<(), AppError> {
+    let settings = with_sink(settings, args.sink.as_deref())?;
+    let request = OnceRequest::from_cli(&args)?;
+    let reports = once(settings, request, system_clock()).await?;
+    for report in &reports {
+        print(&format!("{}\n", report.summary_line()))?;
+    }
+    first_failure(&reports)
+}
+
+/// Publishes the data set if needed and runs the trials, one after another. A failed
+/// trial does not stop the others; see [`first_failure`].
+pub async fn once(
+    settings: Settings,
+    request: OnceRequest,
+    clock: Clock,
+) -> Result<Vec<TrialReport>, AppError> {
+    let ids = Arc::new(HyperIdGenerator::new());
+    let pipeline = Pipeline::build(&settings, &Connector, ids, clock).await?;
+    let cancel = CancellationToken::new();
+    publish_dataset(&pipeline, &pipeline.deadline(&cancel)).await?;
+    let mut seeds = SeedSource::new(settings.search().seed);
+    let mut reports = Vec::new();
+    for _ in 0..request.trials.max(1) {
+        let draw = match request.params {
+            Some(p) => Draw::Given(p),
+            None => Draw::Seeded {
+                space: settings.search().space(),
+                seed: request.seed.unwrap_or_else(|| seeds.next_seed()),
+            },
+        };
+        reports.push(pipeline.run_trial(draw, &cancel).await);
+    }
+    Ok(reports)
+}
+
+/// The first trial that failed, as an error.
+fn first_failure(reports: &[TrialReport]) -> Result<(), AppError> {
+    match reports.iter().find_map(|r| Some((r, r.failure()?))) {
+        None => Ok(()),
+        Some((report, reason)) => Err(AppError::TrialFailed {
+            hyper_id: report.record.hyper_id.get(),
+            reason,
+        }),
+    }
+}

@@ -1,0 +1,248 @@
+//! Configuration: the TOML file, layered and checked once into [`Settings`].
+//!
+//! Layers, later ones winning: the embedded `config/svr-etl.toml`, the user's file,
+//! `SVR_ETL__SECTION__KEY` environment variables ([`layers`]). The merged tree is
+//! deserialized strictly into [`Settings`], whose leaves are checked types
+//! ([`values`] and each stage's own settings), so the structs below are the one list
+//! of keys: printing, diffing and validation all derive from them.
+
+mod layers;
+pub mod values;
+
+use std::fmt;
+use std::path::Path;
+
+use chrono::Utc;
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::daemon::schedule::{CronExpr, CronSchedule};
+use crate::dataset::DatasetSource;
+use crate::sink::{S3Settings, SinkSettings, SinkUrl};
+use crate::trial::sampler::{LogRange, SearchSpace};
+use crate::trial::trainer::SolverSettings;
+use values::{Bounded, DatabaseName, LogLevel, Seconds};
+
+pub use layers::DEFAULT_TOML;
+
+/// A configuration that failed to load or validate; the message names the file and key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config {origin}: {source}")]
+    Load {
+        origin: String,
+        #[source]
+        source: Box<config::ConfigError>,
+    },
+    #[error("config {origin}: key `{key}`: {reason}")]
+    Invalid {
+        origin: String,
+        key: String,
+        reason: String,
+    },
+}
+
+/// `[schedule]`: when runs happen and how they end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSettings {
+    pub cron: CronExpr,
+    pub timezone: Tz,
+    pub trials_per_run: Bounded<1, 1024>,
+    pub shutdown_grace_secs: Seconds<true>,
+}
+
+impl ScheduleSettings {
+    pub fn schedule(&self) -> CronSchedule {
+        CronSchedule::new(self.cron.clone(), self.timezone)
+    }
+}
+
+/// `[search]`: the log10 ranges parameters are drawn from, and the master seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchSettings {
+    pub gamma: LogRange,
+    pub c: LogRange,
+    pub epsilon: LogRange,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+impl SearchSettings {
+    pub fn space(&self) -> SearchSpace {
+        SearchSpace {
+            gamma: self.gamma,
+            c: self.c,
+            epsilon: self.epsilon,
+        }
+    }
+}
+
+/// `[dataset]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSettings {
+    pub path: DatasetSource,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub level: LogLevel,
+}
+
+/// `[athena]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AthenaSettings {
+    pub database: DatabaseName,
+}
+
+/// Validated settings. Only [`Settings::load`] makes them, and they cannot be changed
+/// afterwards except through [`Settings::with_sink_url`], which takes a checked URL.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    schedule: ScheduleSettings,
+    search: SearchSettings,
+    solver: SolverSettings,
+    dataset: DatasetSettings,
+    sink: SinkSettings,
+    s3: S3Settings,
+    log: LogSettings,
+    athena: AthenaSettings,
+    /// The file the settings were read from, for messages.
+    #[serde(skip)]
+    origin: String,
+}
+
+impl Settings {
+    /// Loads the embedded defaults, then `path` if given, then the environment.
+    pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
+        let origin = match path {
+            Some(p) => p.display().to_string(),
+            None => "(embedded default)".to_string(),
+        };
+        let merged = layers::merge(path).map_err(|source| ConfigError::Load {
+            origin: origin.clone(),
+            source: Box::new(source),
+        })?;
+        let invalid = |key: String, reason: String| ConfigError::Invalid {
+            origin: layers::env_var_for(&key)
+                .map(|var| format!("environment {var}"))
+                .unwrap_or_else(|| origin.clone()),
+            key,
+            reason,
+        };
+        let mut settings: Settings = serde_path_to_error::deserialize(merged)
+            .map_err(|e| invalid(e.path().to_string(), e.inner().message().to_string()))?;
+        settings
+            .check()
+            .map_err(|(key, reason)| invalid(key.to_string(), reason))?;
+        settings.origin = origin;
+        Ok(settings)
+    }
+
+    /// Rules that span keys or need the clock.
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        let schedule = self.schedule.schedule();
+        let now = Utc::now();
+        match schedule.next_after(now) {
+            Some(next) if next - now <= chrono::Duration::days(366) => Ok(()),
+            _ => Err((
+                "schedule.cron",
+                format!("{schedule} does not fire within the next year"),
+            )),
+        }
+    }
+
+    /// The same settings writing to `url` (a `--sink` flag).
+    pub fn with_sink_url(mut self, url: SinkUrl) -> Settings {
+        self.sink.url = url;
+        self
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    pub fn schedule(&self) -> &ScheduleSettings {
+        &self.schedule
+    }
+
+    pub fn search(&self) -> &SearchSettings {
+        &self.search
+    }
+
+    pub fn solver(&self) -> &SolverSettings {
+        &self.solver
+    }
+
+    pub fn dataset(&self) -> &DatasetSource {
+        &self.dataset.path
+    }
+
+    pub fn sink(&self) -> &SinkSettings {
+        &self.sink
+    }
+
+    pub fn s3(&self) -> &S3Settings {
+        &self.s3
+    }
+
+    pub fn log_level(&self) -> &LogLevel {
+        &self.log.level
+    }
+
+    pub fn athena_database(&self) -> &DatabaseName {
+        &self.athena.database
+    }
+
+    /// Whether a trial pipeline built from `other` would be the same as one built from
+    /// these settings (same data set, solver and sink).
+    pub fn same_pipeline(&self, other: &Settings) -> bool {
+        (&self.solver, &self.dataset, &self.sink, &self.s3)
+            == (&other.solver, &other.dataset, &other.sink, &other.s3)
+    }
+
+    /// The settings in the config file's own form, as a TOML tree.
+    fn to_toml(&self) -> toml::Table {
+        toml::Table::try_from(self).expect("settings serialize to TOML")
+    }
+
+    /// The keys (`section.key`) whose effective values differ between `self` and
+    /// `other`, in file order.
+    pub fn changed_keys(&self, other: &Settings) -> Vec<String> {
+        let (a, b) = (self.to_toml(), other.to_toml());
+        let mut keys = Vec::new();
+        for (section, values) in &a {
+            let (Some(values), Some(theirs)) = (values.as_table(), b.get(section)) else {
+                continue;
+            };
+            for (key, value) in values {
+                if theirs.get(key) != Some(value) {
+                    keys.push(format!("{section}.{key}"));
+                }
+            }
+            let theirs = theirs.as_table().into_iter().flatten();
+            for (key, _) in theirs.filter(|(k, _)| !values.contains_key(*k)) {
+                keys.push(format!("{section}.{key}"));
+            }
+        }
+        keys
+    }
+}
+
+impl fmt::Display for Settings {
+    /// The effective settings as a config file that loads back to the same settings.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "# effective configuration from {}\n", self.origin)?;
+        let text = toml::to_string(self).map_err(|_| fmt::Error)?;
+        f.write_str(&text)
+    }
+}
+
+#[cfg(test)]
+mod tests;

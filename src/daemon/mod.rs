@@ -1,0 +1,440 @@
+//! `svr-etl run`: the long-running service, as a library function.
+//!
+//! One loop owns the state. Each [`Daemon::step`] waits for one event and handles it:
+//! a tick (start a run unless one is in flight, else skip and count it), the end of a
+//! run, a reload request (prepared as a task, so the loop never waits on the file or
+//! the sink), the end of that task (apply it whole or refuse it whole), a watchdog
+//! ping, or shutdown. [`Daemon::drain`] then gives the run in flight
+//! `schedule.shutdown_grace_secs` and cancels what is left. Everything from outside
+//! (clock, ticks, notifier, log handle, sink connector, signals) comes in through
+//! [`DaemonInputs`], so tests drive the loop in-process with paused time.
+//! [`schedule`], [`signals`] and [`notify`] are the real inputs.
+
+pub mod notify;
+mod reload;
+pub mod schedule;
+pub mod signals;
+mod stats;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant as WallInstant;
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio::task::{JoinError, JoinHandle};
+use tokio::time::{Duration, Instant, Interval};
+use tokio_util::sync::CancellationToken;
+
+pub use stats::Stats;
+
+use crate::config::Settings;
+use crate::error::{error_chain, AppError};
+use crate::sink::{Connect, Deadline};
+use crate::study::publish::publish_dataset;
+use crate::telemetry::LogHandle;
+use crate::trial::id::HyperIdGenerator;
+use crate::trial::sampler::SeedSource;
+use crate::trial::{Clock, Draw, Pipeline, TrialReport};
+use notify::Notify;
+use reload::Prepared;
+use schedule::Ticks;
+
+/// After the grace period, how long cancelled trials get to abort their uploads.
+const CANCEL_WINDOW: Duration = Duration::from_millis(1500);
+
+/// What comes from outside the daemon.
+pub struct DaemonInputs {
+    /// The file a reload reads again.
+    pub config_path: Option<PathBuf>,
+    pub clock: Clock,
+    pub ticks: Box<dyn Ticks>,
+    pub notifier: Arc<dyn Notify>,
+    pub log: LogHandle,
+    pub connect: Arc<dyn Connect>,
+    /// One message per reload request (SIGHUP).
+    pub reloads: mpsc::Receiver<()>,
+    /// Cancelled at SIGTERM/SIGINT.
+    pub shutdown: CancellationToken,
+}
+
+/// What one [`Daemon::step`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    RunStarted {
+        trials: usize,
+    },
+    TickSkipped {
+        skipped: u64,
+    },
+    RunFinished {
+        ok: usize,
+        failed: usize,
+    },
+    ReloadStarted,
+    /// A request while a reload was being prepared: one more follows it.
+    ReloadQueued,
+    Reloaded {
+        changed: Vec<String>,
+    },
+    ReloadRefused {
+        error: String,
+    },
+    Watchdog,
+    /// Shutdown was asked for (or the ticks ended); call [`Daemon::drain`].
+    Stopping,
+}
+
+/// What the loop waits on.
+enum Event {
+    Shutdown,
+    Tick,
+    RunDone(Result<Vec<TrialReport>, JoinError>),
+    ReloadDone(Box<Result<Result<Prepared, AppError>, JoinError>>),
+    ReloadAsked,
+    Watchdog,
+}
+
+pub struct Daemon {
+    config_path: Option<PathBuf>,
+    clock: Clock,
+    ticks: Box<dyn Ticks>,
+    notifier: Arc<dyn Notify>,
+    log: LogHandle,
+    connect: Arc<dyn Connect>,
+    reloads: mpsc::Receiver<()>,
+    shutdown: CancellationToken,
+    settings: Settings,
+    pipeline: Pipeline,
+    ids: Arc<HyperIdGenerator>,
+    seeds: SeedSource,
+    stats: Stats,
+    watchdog: Option<Interval>,
+    run: Option<JoinHandle<Vec<TrialReport>>>,
+    /// Cancelled once the grace period is over, ending the run's trials.
+    run_cancel: CancellationToken,
+    reload: Option<JoinHandle<Result<Prepared, AppError>>>,
+    reload_again: bool,
+}
+
+/// Runs until shutdown. Fails only at start-up (bad data set, the sink refusing the
+/// data set); once running, a failed trial or run is logged and counted, and a bad
+/// reload is refused.
+pub async fn run(settings: Settings, inputs: DaemonInputs) -> Result<Stats, AppError> {
+    let mut daemon = Daemon::start(settings, inputs).await?;
+    while daemon.step().await != Step::Stopping {}
+    Ok(daemon.drain().await)
+}
+
+impl Daemon {
+    /// Builds the pipeline, publishes the data set and tells the manager it is ready.
+    pub async fn start(settings: Settings, inputs: DaemonInputs) -> Result<Daemon, AppError> {
+        let ids = Arc::new(HyperIdGenerator::new());
+        let pipeline = Pipeline::build(
+            &settings,
+            inputs.connect.as_ref(),
+            ids.clone(),
+            inputs.clock.clone(),
+        )
+        .await?;
+        let deadline = Deadline {
+            timeout: settings.sink().upload_timeout(),
+            cancel: inputs.shutdown.clone(),
+        };
+        if publish_dataset(&pipeline, &deadline).await? {
+            tracing::info!(location = %pipeline.sink().location(""), "data set published");
+        }
+        let watchdog = inputs
+            .notifier
+            .watchdog_interval()
+            .map(tokio::time::interval);
+        let daemon = Daemon {
+            config_path: inputs.config_path,
+            clock: inputs.clock,
+            ticks: inputs.ticks,
+            notifier: inputs.notifier,
+            log: inputs.log,
+            connect: inputs.connect,
+            reloads: inputs.reloads,
+            shutdown: inputs.shutdown,
+            seeds: SeedSource::new(settings.search().seed),
+            settings,
+            pipeline,
+            ids,
+            stats: Stats::default(),
+            watchdog,
+            run: None,
+            run_cancel: CancellationToken::new(),
+            reload: None,
+            reload_again: false,
+        };
+        tracing::info!(
+            schedule = %daemon.settings.schedule().schedule(),
+            trials_per_run = daemon.settings.schedule().trials_per_run.get(),
+            sink = %daemon.settings.sink().url,
+            "started"
+        );
+        daemon.notifier.ready(&daemon.stats.status_line());
+        Ok(daemon)
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Waits for the next event and handles it.
+    pub async fn step(&mut self) -> Step {
+        match self.next_event().await {
+            Event::Shutdown => Step::Stopping,
+            Event::Tick => self.on_tick(),
+            Event::RunDone(finished) => self.on_run_done(finished),
+            Event::ReloadAsked => self.on_reload_asked(),
+            Event::ReloadDone(prepared) => self.on_reload_done(*prepared).await,
+            Event::Watchdog => {
+                self.notifier.watchdog();
+                Step::Watchdog
+            }
+        }
+    }
+
+    async fn next_event(&mut self) -> Event {
+        tokio::select! {
+            // Shutdown first: once asked for, no tick starts another run.
+            biased;
+            _ = self.shutdown.cancelled() => Event::Shutdown,
+            tick = self.ticks.tick() => match tick {
+                Some(()) => Event::Tick,
+                None => Event::Shutdown,
+            },
+            finished = join(&mut self.run) => Event::RunDone(finished),
+            prepared = join(&mut self.reload) => Event::ReloadDone(Box::new(prepared)),
+            Some(()) = self.reloads.recv() => Event::ReloadAsked,
+            () = ping(&mut self.watchdog) => Event::Watchdog,
+        }
+    }
+
+    fn on_tick(&mut self) -> Step {
+        if self.run.is_some() {
+            self.stats.ticks_skipped += 1;
+            tracing::warn!(
+                skipped = self.stats.ticks_skipped,
+                "tick skipped: the previous run is still going"
+            );
+            return Step::TickSkipped {
+                skipped: self.stats.ticks_skipped,
+            };
+        }
+        let trials = self.settings.schedule().trials_per_run.get();
+        let space = self.settings.search().space();
+        let draws: Vec<Draw> = (0..trials)
+            .map(|_| Draw::Seeded {
+                space,
+                seed: self.seeds.next_seed(),
+            })
+            .collect();
+        self.run = Some(tokio::spawn(run_trials(
+            self.pipeline.clone(),
+            draws,
+            self.run_cancel.clone(),
+        )));
+        Step::RunStarted { trials }
+    }
+
+    fn on_run_done(&mut self, finished: Result<Vec<TrialReport>, JoinError>) -> Step {
+        self.run = None;
+        let step = match finished {
+            Ok(reports) => {
+                reports.iter().for_each(|r| self.stats.record(r));
+                let ok = reports.iter().filter(|r| r.is_ok()).count();
+                Step::RunFinished {
+                    ok,
+                    failed: reports.len() - ok,
+                }
+            }
+            Err(e) => {
+                let trials = self.settings.schedule().trials_per_run.get();
+                self.stats.trials_failed += trials as u64;
+                tracing::error!(error = %e, "run crashed");
+                Step::RunFinished {
+                    ok: 0,
+                    failed: trials,
+                }
+            }
+        };
+        self.notifier.status(&self.stats.status_line());
+        step
+    }
+
+    fn on_reload_asked(&mut self) -> Step {
+        if self.reload.is_some() {
+            self.reload_again = true;
+            return Step::ReloadQueued;
+        }
+        self.start_reload();
+        Step::ReloadStarted
+    }
+
+    fn start_reload(&mut self) {
+        self.notifier.reloading();
+        let request = reload::Request {
+            path: self.config_path.clone(),
+            current: self.settings.clone(),
+            connect: self.connect.clone(),
+            ids: self.ids.clone(),
+            clock: self.clock.clone(),
+            cancel: self.shutdown.clone(),
+        };
+        self.reload = Some(tokio::spawn(reload::prepare(request)));
+    }
+
+    async fn on_reload_done(
+        &mut self,
+        prepared: Result<Result<Prepared, AppError>, JoinError>,
+    ) -> Step {
+        self.reload = None;
+        let outcome = match prepared {
+            Ok(Ok(prepared)) => self.apply(prepared).await,
+            Ok(Err(e)) => Err(error_chain(&e)),
+            Err(e) => Err(format!("the reload task failed: {e}")),
+        };
+        let step = match outcome {
+            Ok(changed) => {
+                if changed.is_empty() {
+                    tracing::info!("config reloaded: nothing changed");
+                } else {
+                    tracing::info!(changed = %changed.join(", "), "config reloaded");
+                }
+                Step::Reloaded { changed }
+            }
+            Err(error) => {
+                tracing::error!(
+                    error = %error,
+                    "config reload refused; the running config stays in force"
+                );
+                Step::ReloadRefused { error }
+            }
+        };
+        self.notifier.ready(&self.stats.status_line());
+        if std::mem::take(&mut self.reload_again) {
+            self.start_reload();
+        }
+        step
+    }
+
+    /// Switches to the prepared settings in one step; the run in flight, if any, ends
+    /// on the pipeline it started with.
+    async fn apply(&mut self, prepared: Prepared) -> Result<Vec<String>, String> {
+        let new = prepared.settings;
+        let schedule = new.schedule().schedule();
+        if schedule != self.settings.schedule().schedule() {
+            self.ticks
+                .reschedule(&schedule)
+                .await
+                .map_err(|e| format!("changing the schedule: {e}"))?;
+        }
+        if let Some(pipeline) = prepared.pipeline {
+            self.pipeline = pipeline;
+        }
+        if new.search().seed != self.settings.search().seed {
+            self.seeds = SeedSource::new(new.search().seed);
+        }
+        self.log.set_level(new.log_level());
+        self.settings = new;
+        Ok(prepared.changed)
+    }
+
+    /// Stops ticking, drops a reload in preparation, and gives the run in flight the
+    /// grace period; past it the run's trials are cancelled (open uploads aborted).
+    pub async fn drain(mut self) -> Stats {
+        self.notifier.stopping();
+        self.ticks.shutdown().await;
+        if let Some(reload) = self.reload.take() {
+            reload.abort();
+            tracing::info!("reload abandoned at shutdown");
+        }
+        if let Some(mut run) = self.run.take() {
+            let grace = self.settings.schedule().shutdown_grace_secs.get();
+            tracing::info!(
+                grace_secs = grace.as_secs_f64(),
+                "waiting for the run in flight"
+            );
+            let deadline = Instant::now() + grace;
+            loop {
+                tokio::select! {
+                    biased;
+                    finished = &mut run => {
+                        self.on_run_done(finished);
+                        break;
+                    }
+                    _ = tokio::time::sleep_until(deadline) => {
+                        self.abandon(run).await;
+                        break;
+                    }
+                    () = ping(&mut self.watchdog) => self.notifier.watchdog(),
+                }
+            }
+        }
+        tracing::info!(status = %self.stats.status_line(), "stopped");
+        self.stats
+    }
+
+    async fn abandon(&mut self, mut run: JoinHandle<Vec<TrialReport>>) {
+        self.run_cancel.cancel();
+        match tokio::time::timeout(CANCEL_WINDOW, &mut run).await {
+            Ok(finished) => {
+                self.on_run_done(finished);
+            }
+            Err(_) => run.abort(),
+        }
+        // Objects become visible only when complete, so abandoning leaves none
+        // half-written; a trial whose facts landed but whose hyper record did not
+        // is invisible to the queries, which join on the hyper records.
+        tracing::warn!("run abandoned after the grace period");
+    }
+}
+
+/// One run: the draws fitted in parallel, one per core.
+async fn run_trials(
+    pipeline: Pipeline,
+    draws: Vec<Draw>,
+    cancel: CancellationToken,
+) -> Vec<TrialReport> {
+    // More fits at once would only queue on the blocking pool.
+    let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let started = WallInstant::now();
+    tracing::info!(trials = draws.len(), "run started");
+    let reports: Vec<TrialReport> = futures::stream::iter(draws)
+        .map(|draw| pipeline.run_trial(draw, &cancel))
+        .buffer_unordered(parallel)
+        .collect()
+        .await;
+    tracing::info!(
+        trials = reports.len(),
+        failed = reports.iter().filter(|r| !r.is_ok()).count(),
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        "run finished"
+    );
+    reports
+}
+
+/// The task's result, or never when there is no task.
+async fn join<T>(task: &mut Option<JoinHandle<T>>) -> Result<T, JoinError> {
+    match task {
+        Some(handle) => handle.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next watchdog tick, or never when there is no watchdog.
+async fn ping(watchdog: &mut Option<Interval>) {
+    match watchdog {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}

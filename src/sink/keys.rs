@@ -1,0 +1,144 @@
+//! The object layout, the same on every sink, and how objects are encoded.
+//!
+//! Every key the daemon writes or reads is made here, so the readers (the leaderboard,
+//! the study history) ask the layout instead of rebuilding keys from strings.
+
+use std::io::{self, Read, Write};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::BodyWriter;
+use crate::trial::id::HyperId;
+
+/// Where the data set object lives.
+pub const DATA_PREFIX: &str = "data/";
+/// Where the hyper records live, one object per trial.
+pub const HYPER_PREFIX: &str = "hyper/";
+/// Where the predictions live, one object per trial.
+pub const FACT_PREFIX: &str = "fact/";
+
+/// Whether objects are gzipped (`sink.compression`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    None,
+    Gzip,
+}
+
+/// The keys objects are written under, the same on every sink:
+/// `data/data.json`, `fact/dt=YYYY-MM-DD/<hyper_id>.json`,
+/// `hyper/dt=YYYY-MM-DD/<hyper_id>.json` (`.json.gz` when gzipped). The date is the
+/// trial's UTC creation day, the Athena partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    compression: Compression,
+}
+
+impl Layout {
+    pub fn new(compression: Compression) -> Layout {
+        Layout { compression }
+    }
+
+    fn ext(&self) -> &'static str {
+        match self.compression {
+            Compression::None => "json",
+            Compression::Gzip => "json.gz",
+        }
+    }
+
+    pub fn data_key(&self) -> String {
+        format!("{DATA_PREFIX}data.{}", self.ext())
+    }
+
+    pub fn fact_key(&self, created: DateTime<Utc>, id: HyperId) -> String {
+        format!(
+            "{FACT_PREFIX}dt={}/{id}.{}",
+            created.format("%Y-%m-%d"),
+            self.ext()
+        )
+    }
+
+    pub fn hyper_key(&self, created: DateTime<Utc>, id: HyperId) -> String {
+        format!(
+            "{HYPER_PREFIX}dt={}/{id}.{}",
+            created.format("%Y-%m-%d"),
+            self.ext()
+        )
+    }
+
+    /// Wraps `body` so that what it writes is compressed as configured.
+    pub fn encode(&self, body: BodyWriter) -> BodyWriter {
+        match self.compression {
+            Compression::None => body,
+            Compression::Gzip => Box::new(move |out: &mut dyn Write| {
+                let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+                body(&mut gz)?;
+                gz.finish()?;
+                Ok(())
+            }),
+        }
+    }
+}
+
+/// The fact object that belongs with the hyper record at `hyper_key`, whichever
+/// compression wrote them; `None` when `hyper_key` is not a hyper record's key.
+pub fn fact_key_of(hyper_key: &str) -> Option<String> {
+    let rest = hyper_key.strip_prefix(HYPER_PREFIX)?;
+    Some(format!("{FACT_PREFIX}{rest}"))
+}
+
+/// The plain bytes of an object read back, whichever way it was written.
+pub fn decode(key: &str, bytes: Vec<u8>) -> io::Result<Vec<u8>> {
+    if key.ends_with(".gz") {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes.as_slice()).read_to_end(&mut out)?;
+        Ok(out)
+    } else {
+        Ok(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_partitioned_by_utc_day() {
+        use chrono::TimeZone;
+        let t = Utc.with_ymd_and_hms(2026, 11, 26, 23, 59, 59).unwrap();
+        let id = crate::trial::id::HyperIdGenerator::with_node(0).next(t);
+        let plain = Layout::new(Compression::None);
+        assert_eq!(
+            plain.fact_key(t, id),
+            format!("fact/dt=2026-11-26/{id}.json")
+        );
+        assert_eq!(
+            plain.hyper_key(t, id),
+            format!("hyper/dt=2026-11-26/{id}.json")
+        );
+        assert_eq!(
+            Layout::new(Compression::Gzip).data_key(),
+            "data/data.json.gz"
+        );
+    }
+
+    #[test]
+    fn gzip_round_trips() {
+        let layout = Layout::new(Compression::Gzip);
+        let body = layout.encode(Box::new(|w: &mut dyn Write| w.write_all(b"{\"a\":1}\n")));
+        let mut out = Vec::new();
+        body(&mut out).unwrap();
+        assert_ne!(out, b"{\"a\":1}\n");
+        assert_eq!(decode("x.json.gz", out).unwrap(), b"{\"a\":1}\n");
+    }
+
+    #[test]
+    fn a_hyper_key_names_its_fact_key() {
+        assert_eq!(
+            fact_key_of("hyper/dt=2026-01-02/7.json.gz").as_deref(),
+            Some("fact/dt=2026-01-02/7.json.gz")
+        );
+        assert_eq!(fact_key_of("fact/dt=2026-01-02/7.json"), None);
+    }
+}

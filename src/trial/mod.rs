@@ -1,0 +1,264 @@
+//! One trial end to end: draw, fit, write facts, then the hyper record.
+//!
+//! [`Pipeline`] holds what lives between trials (the prepared data, the sink, the id
+//! generator) and runs one trial at a time, so the daemon and `svr-etl once` share it
+//! and tests drive it directly. Commit order is the contract: the fact object is
+//! complete before the hyper object is written, so an `ok` hyper record always means
+//! all its predictions are there. The stages live beside it: [`sampler`] draws,
+//! [`trainer`] fits, [`records`] serializes, [`id`] names the trial.
+
+pub mod id;
+pub mod metrics;
+pub mod records;
+mod report;
+pub mod sampler;
+pub mod trainer;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+pub use report::TrialReport;
+
+use crate::config::Settings;
+use crate::dataset::{Dataset, DatasetError};
+use crate::sink::{Connect, Deadline, Layout, Sink, SinkError, Written};
+use id::HyperIdGenerator;
+use records::{HyperRecord, TrialStatus};
+use sampler::{SearchSpace, TrialParams};
+use trainer::{FitError, FitOutcome, Trainer};
+
+/// Where "now" comes from; injected so tests can pin it.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(Utc::now)
+}
+
+/// How a trial gets its parameters.
+#[derive(Debug, Clone, Copy)]
+pub enum Draw {
+    /// Drawn from the search space with this seed.
+    Seeded { space: SearchSpace, seed: u64 },
+    /// Given by hand (`--gamma --c --epsilon`).
+    Given(TrialParams),
+}
+
+/// Everything a trial needs, kept between trials.
+#[derive(Clone)]
+pub struct Pipeline {
+    trainer: Arc<Trainer>,
+    sink: Arc<dyn Sink>,
+    layout: Layout,
+    upload_timeout: std::time::Duration,
+    ids: Arc<HyperIdGenerator>,
+    clock: Clock,
+    host: String,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("sink", &self.sink)
+            .field("layout", &self.layout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    /// Builds what every trial needs from `settings`: data set, trainer, sink.
+    pub async fn build(
+        settings: &Settings,
+        connect: &dyn Connect,
+        ids: Arc<HyperIdGenerator>,
+        clock: Clock,
+    ) -> Result<Pipeline, DatasetError> {
+        let source = settings.dataset();
+        let dataset = Arc::new(source.load()?);
+        let trainer = Trainer::new(dataset, *settings.solver()).map_err(|reason| DatasetError {
+            origin: source.origin(),
+            line: None,
+            key: None,
+            reason,
+        })?;
+        let sink = connect.open(settings.sink(), settings.s3()).await;
+        Ok(Pipeline {
+            trainer: Arc::new(trainer),
+            sink,
+            layout: Layout::new(settings.sink().compression),
+            upload_timeout: settings.sink().upload_timeout(),
+            ids,
+            clock,
+            host: gethostname::gethostname().to_string_lossy().into_owned(),
+        })
+    }
+
+    pub fn sink(&self) -> &Arc<dyn Sink> {
+        &self.sink
+    }
+
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    pub fn dataset(&self) -> &Arc<Dataset> {
+        self.trainer.dataset()
+    }
+
+    /// The deadline of one write, ended early by `cancel`.
+    pub fn deadline(&self, cancel: &CancellationToken) -> Deadline {
+        Deadline {
+            timeout: self.upload_timeout,
+            cancel: cancel.clone(),
+        }
+    }
+
+    /// Runs one trial to the end. Never fails: what went wrong is in the report, and
+    /// in the hyper record when it could still be written. Once `cancel` fires, the
+    /// trial stops where it is, its open uploads aborted, and writes nothing more.
+    pub async fn run_trial(&self, draw: Draw, cancel: &CancellationToken) -> TrialReport {
+        let (params, seed, search) = match draw {
+            Draw::Seeded { space, seed } => (space.draw(seed), Some(seed), Some(space)),
+            Draw::Given(p) => (p, None, None),
+        };
+        let created = (self.clock)();
+        let mut record = self.new_record(created, &params, seed, search.as_ref());
+        let started = Instant::now();
+        let mut written = Writes::default();
+        match self.fit(params, cancel).await {
+            Ok(outcome) => {
+                record.fill(&outcome);
+                let written_facts = self.write_facts(created, &record, outcome, cancel).await;
+                written.fact(&mut record, written_facts);
+            }
+            Err(e) => record.fail(e.to_string()),
+        }
+        if cancel.is_cancelled() {
+            // Nothing more is written once shutdown has given up on the trial.
+            if record.status == TrialStatus::Ok {
+                record.fail(FitError::Cancelled.to_string());
+            }
+        } else {
+            let hyper = self.write_hyper(created, &record, cancel).await;
+            written.hyper(hyper);
+        }
+        let report = written.report(record, started);
+        report.log();
+        report
+    }
+
+    fn new_record(
+        &self,
+        created: DateTime<Utc>,
+        params: &TrialParams,
+        seed: Option<u64>,
+        search: Option<&SearchSpace>,
+    ) -> HyperRecord {
+        let dataset = self.dataset();
+        HyperRecord {
+            hyper_id: self.ids.next(created),
+            study: records::study_fingerprint(search, &self.trainer.describe(), dataset.checksum()),
+            status: TrialStatus::Ok,
+            error: None,
+            gamma: params.gamma(),
+            c: params.c(),
+            epsilon: params.epsilon(),
+            seed,
+            train_r2: None,
+            test_r2: None,
+            n_support: None,
+            n_train: dataset.n_train() as u64,
+            n_test: (dataset.n_rows() - dataset.n_train()) as u64,
+            fit_ms: None,
+            solver_tol: self.trainer.solver().tolerance.get(),
+            created_at: records::timestamp(created),
+            host: self.host.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+
+    /// The fit, on a blocking thread. A fit cannot be interrupted: at cancellation the
+    /// trial stops waiting for it, and its thread finishes unobserved.
+    async fn fit(
+        &self,
+        params: TrialParams,
+        cancel: &CancellationToken,
+    ) -> Result<FitOutcome, FitError> {
+        let trainer = self.trainer.clone();
+        let fit = tokio::task::spawn_blocking(move || trainer.fit(&params));
+        tokio::select! {
+            joined = fit => joined.unwrap_or_else(|e| Err(FitError::Panicked(e.to_string()))),
+            _ = cancel.cancelled() => Err(FitError::Cancelled),
+        }
+    }
+
+    async fn write_facts(
+        &self,
+        created: DateTime<Utc>,
+        record: &HyperRecord,
+        outcome: FitOutcome,
+        cancel: &CancellationToken,
+    ) -> Result<Written, SinkError> {
+        let dataset = self.dataset().clone();
+        let hyper_id = record.hyper_id;
+        let body = self.layout.encode(Box::new(move |w| {
+            records::write_facts(hyper_id, dataset.point_ids(), &outcome.predictions, w)
+        }));
+        let key = self.layout.fact_key(created, hyper_id);
+        self.sink.create(&key, body, &self.deadline(cancel)).await
+    }
+
+    async fn write_hyper(
+        &self,
+        created: DateTime<Utc>,
+        record: &HyperRecord,
+        cancel: &CancellationToken,
+    ) -> Result<Written, SinkError> {
+        let line = record.clone();
+        let body = self.layout.encode(Box::new(move |w| line.write_ndjson(w)));
+        let key = self.layout.hyper_key(created, record.hyper_id);
+        self.sink.create(&key, body, &self.deadline(cancel)).await
+    }
+}
+
+/// The writes of one trial as they happen.
+#[derive(Default)]
+struct Writes {
+    fact: Option<Written>,
+    hyper: Option<Written>,
+    /// The first write that failed.
+    error: Option<SinkError>,
+}
+
+impl Writes {
+    fn fact(&mut self, record: &mut HyperRecord, result: Result<Written, SinkError>) {
+        match result {
+            Ok(w) => self.fact = Some(w),
+            Err(e) => {
+                record.fail(format!("fact upload failed: {e}"));
+                self.error = Some(e);
+            }
+        }
+    }
+
+    fn hyper(&mut self, result: Result<Written, SinkError>) {
+        match result {
+            Ok(w) => self.hyper = Some(w),
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+    }
+
+    fn report(self, record: HyperRecord, started: Instant) -> TrialReport {
+        TrialReport {
+            record,
+            fact: self.fact,
+            hyper: self.hyper,
+            upload_ms: started.elapsed().as_secs_f64() * 1e3,
+            sink_error: self.error,
+        }
+    }
+}

@@ -1,0 +1,404 @@
+//! The daemon's loop in-process, with paused time: every input injected, one step at
+//! a time. Sinks are real directories; where a test needs a slow or unresponsive
+//! store, [`Latency`] puts a delay in front of one, as a stalled network would.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use svr_etl::config::Settings;
+use svr_etl::daemon::notify::Notify;
+use svr_etl::daemon::schedule::{CronSchedule, Ticks};
+use svr_etl::daemon::{Daemon, DaemonInputs, Step};
+use svr_etl::sink::{
+    BodyWriter, Connect, Connector, Deadline, S3Settings, Sink, SinkError, SinkSettings, SinkUrl,
+    Written,
+};
+use svr_etl::telemetry::LogHandle;
+use svr_etl::trial::system_clock;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::helper::{files_under, ndjson};
+
+/// Ticks sent by the test; reschedules are recorded.
+struct ManualTicks {
+    rx: mpsc::Receiver<()>,
+    schedules: Arc<Mutex<Vec<String>>>,
+}
+
+#[async_trait]
+impl Ticks for ManualTicks {
+    async fn tick(&mut self) -> Option<()> {
+        self.rx.recv().await
+    }
+
+    async fn reschedule(&mut self, schedule: &CronSchedule) -> Result<(), String> {
+        self.schedules
+            .lock()
+            .unwrap()
+            .push(schedule.expr().to_string());
+        Ok(())
+    }
+
+    async fn shutdown(&mut self) {}
+}
+
+/// What the daemon told its service manager, with the (paused) time of each message.
+#[derive(Default)]
+struct Recorder {
+    watchdog: Option<Duration>,
+    messages: Mutex<Vec<(Instant, String)>>,
+}
+
+impl Recorder {
+    fn push(&self, m: String) {
+        self.messages.lock().unwrap().push((Instant::now(), m));
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        let messages = self.messages.lock().unwrap();
+        messages.iter().filter(|(_, m)| m.contains(needle)).count()
+    }
+}
+
+impl Notify for Recorder {
+    fn ready(&self, status: &str) {
+        self.push(format!("READY=1 STATUS={status}"));
+    }
+    fn status(&self, status: &str) {
+        self.push(format!("STATUS={status}"));
+    }
+    fn watchdog(&self) {
+        self.push("WATCHDOG=1".into());
+    }
+    fn reloading(&self) {
+        self.push("RELOADING=1".into());
+    }
+    fn stopping(&self) {
+        self.push("STOPPING=1".into());
+    }
+    fn watchdog_interval(&self) -> Option<Duration> {
+        self.watchdog
+    }
+}
+
+/// A real sink behind a delay: every create and get waits `delay` first, giving up at
+/// the write's deadline (as the S3 sink does) or at its cancellation.
+#[derive(Debug)]
+struct Latency {
+    inner: Arc<dyn Sink>,
+    delay: Duration,
+}
+
+#[async_trait]
+impl Sink for Latency {
+    async fn create(
+        &self,
+        key: &str,
+        body: BodyWriter,
+        deadline: &Deadline,
+    ) -> Result<Written, SinkError> {
+        let location = self.location(key);
+        tokio::select! {
+            waited = tokio::time::timeout(deadline.timeout, tokio::time::sleep(self.delay)) => {
+                if waited.is_err() {
+                    return Err(SinkError::Timeout { op: "uploading", location, after: deadline.timeout });
+                }
+            }
+            _ = deadline.cancel.cancelled() => {
+                return Err(SinkError::Cancelled { op: "uploading", location });
+            }
+        }
+        self.inner.create(key, body, deadline).await
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, SinkError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.get(key).await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, SinkError> {
+        self.inner.list(prefix).await
+    }
+
+    fn location(&self, key: &str) -> String {
+        self.inner.location(key)
+    }
+}
+
+/// Opens real sinks, with the delay configured for their directory.
+#[derive(Default)]
+struct Stalls(Mutex<HashMap<PathBuf, Duration>>);
+
+#[async_trait]
+impl Connect for Stalls {
+    async fn open(&self, sink: &SinkSettings, s3: &S3Settings) -> Arc<dyn Sink> {
+        let inner = Connector.open(sink, s3).await;
+        let SinkUrl::Local(dir) = &sink.url else {
+            return inner;
+        };
+        let delay = self.0.lock().unwrap().get(dir).copied().unwrap_or_default();
+        Arc::new(Latency { inner, delay })
+    }
+}
+
+/// A daemon on a config file in a temporary directory, and the handles to drive it.
+struct Harness {
+    dir: tempfile::TempDir,
+    ticks: mpsc::Sender<()>,
+    reloads: mpsc::Sender<()>,
+    shutdown: CancellationToken,
+    notes: Arc<Recorder>,
+    schedules: Arc<Mutex<Vec<String>>>,
+    stalls: Arc<Stalls>,
+}
+
+impl Harness {
+    fn new(watchdog: Option<Duration>) -> Harness {
+        Harness {
+            dir: tempfile::tempdir().unwrap(),
+            ticks: mpsc::channel(1).0,
+            reloads: mpsc::channel(1).0,
+            shutdown: CancellationToken::new(),
+            notes: Arc::new(Recorder {
+                watchdog,
+                ..Recorder::default()
+            }),
+            schedules: Arc::default(),
+            stalls: Arc::default(),
+        }
+    }
+
+    /// The sink directory `name`, each of whose writes waits `delay`.
+    fn sink(&self, name: &str, delay: Duration) -> PathBuf {
+        let dir = self.dir.path().join(name);
+        self.stalls.0.lock().unwrap().insert(dir.clone(), delay);
+        dir
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("svr-etl.toml")
+    }
+
+    /// Writes the config file: the sink directory and its upload deadline, then
+    /// `extra` keys.
+    fn write_config(&self, sink: &Path, upload_timeout_secs: u32, extra: &str) -> Settings {
+        let toml = format!(
+            "{extra}\n[sink]\nurl = {:?}\nupload_timeout_secs = {upload_timeout_secs}\n",
+            sink.display().to_string()
+        );
+        std::fs::write(self.config_path(), toml).unwrap();
+        Settings::load(Some(&self.config_path())).unwrap()
+    }
+
+    async fn start(&mut self, settings: Settings) -> Daemon {
+        let (ticks, ticks_rx) = mpsc::channel(1);
+        let (reloads, reloads_rx) = mpsc::channel(1);
+        self.ticks = ticks;
+        self.reloads = reloads;
+        let inputs = DaemonInputs {
+            config_path: Some(self.config_path()),
+            clock: system_clock(),
+            ticks: Box::new(ManualTicks {
+                rx: ticks_rx,
+                schedules: self.schedules.clone(),
+            }),
+            notifier: self.notes.clone(),
+            log: LogHandle::detached(),
+            connect: self.stalls.clone(),
+            reloads: reloads_rx,
+            shutdown: self.shutdown.clone(),
+        };
+        Daemon::start(settings, inputs).await.unwrap()
+    }
+
+    async fn tick(&self) {
+        self.ticks.send(()).await.unwrap();
+    }
+
+    async fn reload(&self) {
+        self.reloads.send(()).await.unwrap();
+    }
+}
+
+/// The hyper records under `sink`.
+fn trials(sink: &Path) -> Vec<Value> {
+    files_under(sink)
+        .iter()
+        .filter(|f| f.starts_with("hyper/"))
+        .flat_map(|f| ndjson(&std::fs::read_to_string(sink.join(f)).unwrap()))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn ticks_during_a_run_are_skipped_and_counted() {
+    let mut h = Harness::new(None);
+    let sink = h.sink("slow", Duration::from_secs(10));
+    let settings = h.write_config(&sink, 900, "");
+    let mut daemon = h.start(settings).await;
+
+    h.tick().await;
+    assert_eq!(daemon.step().await, Step::RunStarted { trials: 1 });
+    for skipped in 1..=3 {
+        h.tick().await;
+        assert_eq!(daemon.step().await, Step::TickSkipped { skipped });
+    }
+    let started = Instant::now();
+    assert_eq!(daemon.step().await, Step::RunFinished { ok: 1, failed: 0 });
+    // Two writes (facts, then the hyper record), each behind the 10 s delay.
+    assert!(
+        started.elapsed() >= Duration::from_secs(19),
+        "{:?}",
+        started.elapsed()
+    );
+    h.tick().await;
+    assert_eq!(daemon.step().await, Step::RunStarted { trials: 1 });
+    assert_eq!(daemon.stats().ticks_skipped, 3);
+    assert!(h.notes.count("3 ticks skipped") >= 1);
+    assert_eq!(trials(&sink).len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_during_a_run_applies_from_the_next_tick() {
+    let mut h = Harness::new(None);
+    let sink = h.sink("slow", Duration::from_secs(10));
+    let settings = h.write_config(&sink, 900, "[search]\ngamma = [-2.0, -1.9]\n");
+    let mut daemon = h.start(settings).await;
+
+    h.tick().await;
+    assert_eq!(daemon.step().await, Step::RunStarted { trials: 1 });
+    h.write_config(
+        &sink,
+        900,
+        "[search]\ngamma = [1.9, 2.0]\n[schedule]\ncron = \"*/2 * * * * *\"\n",
+    );
+    h.reload().await;
+    assert_eq!(daemon.step().await, Step::ReloadStarted);
+    let changed = vec!["schedule.cron".to_string(), "search.gamma".to_string()];
+    assert_eq!(daemon.step().await, Step::Reloaded { changed });
+    assert_eq!(*h.schedules.lock().unwrap(), ["*/2 * * * * *"]);
+    // The run that started before the reload ends as it began.
+    assert_eq!(daemon.step().await, Step::RunFinished { ok: 1, failed: 0 });
+    h.tick().await;
+    assert_eq!(daemon.step().await, Step::RunStarted { trials: 1 });
+    assert_eq!(daemon.step().await, Step::RunFinished { ok: 1, failed: 0 });
+
+    let mut gammas: Vec<f64> = trials(&sink)
+        .iter()
+        .map(|t| t["gamma"].as_f64().unwrap())
+        .collect();
+    gammas.sort_by(f64::total_cmp);
+    assert!(gammas[0] < 0.013 && gammas[1] > 79.0, "{gammas:?}");
+    assert_eq!(h.notes.count("RELOADING=1"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_to_a_frozen_sink_never_stalls_the_loop() {
+    let mut h = Harness::new(Some(Duration::from_secs(1)));
+    let old = h.sink("old", Duration::ZERO);
+    let frozen = h.sink("frozen", Duration::from_secs(365 * 86_400));
+    let settings = h.write_config(&old, 5, "");
+    let mut daemon = h.start(settings).await;
+
+    h.write_config(&frozen, 5, "");
+    h.reload().await;
+    assert_eq!(daemon.step().await, Step::ReloadStarted);
+    let began = Instant::now();
+    // While the new sink does not answer: ticks run on the old sink, pings go on, and
+    // a second request is folded into one more reload.
+    h.reload().await;
+    let mut finished_runs = 0;
+    let mut queued = 0;
+    let mut steps = Vec::new();
+    while !matches!(steps.last(), Some(Step::ReloadRefused { .. })) {
+        let step = daemon.step().await;
+        match &step {
+            // A tick a second, as the one-second schedule would give.
+            Step::Watchdog => {
+                let _ = h.ticks.try_send(());
+            }
+            Step::RunFinished { ok, .. } => finished_runs += ok,
+            Step::ReloadQueued => queued += 1,
+            _ => {}
+        }
+        steps.push(step);
+        assert!(steps.len() < 1000, "{steps:?}");
+    }
+    let Some(Step::ReloadRefused { error }) = steps.last() else {
+        unreachable!()
+    };
+    assert!(error.contains("no answer within 5s"), "{error}");
+    assert!(began.elapsed() >= Duration::from_secs(5));
+    assert_eq!(queued, 1, "{steps:?}");
+    assert!(finished_runs >= 3, "{steps:?}");
+    assert!(
+        steps.iter().filter(|s| **s == Step::Watchdog).count() >= 5,
+        "{steps:?}"
+    );
+    // The folded request started at once, and the running config stays in force.
+    assert_eq!(h.notes.count("RELOADING=1"), 2);
+    assert_eq!(daemon.settings().sink().url, SinkUrl::Local(old.clone()));
+    assert_eq!(trials(&old).len(), finished_runs);
+    assert!(trials(&frozen).is_empty());
+
+    // Shutdown during that second reload: no wait on the frozen sink.
+    h.shutdown.cancel();
+    let stopping = Instant::now();
+    assert_eq!(daemon.step().await, Step::Stopping);
+    daemon.drain().await;
+    assert!(stopping.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_lets_a_run_finish_within_the_grace_period() {
+    let mut h = Harness::new(None);
+    let sink = h.sink("slow", Duration::from_secs(3));
+    let settings = h.write_config(&sink, 900, "[schedule]\nshutdown_grace_secs = 30\n");
+    let mut daemon = h.start(settings).await;
+
+    h.tick().await;
+    assert_eq!(daemon.step().await, Step::RunStarted { trials: 1 });
+    h.shutdown.cancel();
+    // A tick that arrives after shutdown starts nothing.
+    h.tick().await;
+    assert_eq!(daemon.step().await, Step::Stopping);
+    let stats = daemon.drain().await;
+    assert_eq!((stats.trials_ok, stats.trials_failed), (1, 0));
+    assert_eq!(trials(&sink).len(), 1);
+    assert_eq!(h.notes.count("STOPPING=1"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn past_the_grace_period_the_run_is_cancelled_and_nothing_is_left_half_written() {
+    let mut h = Harness::new(None);
+    let sink = h.sink("slow", Duration::from_secs(600));
+    let settings = h.write_config(
+        &sink,
+        900,
+        "[schedule]\nshutdown_grace_secs = 2\ntrials_per_run = 4\n",
+    );
+    let mut daemon = h.start(settings).await;
+
+    h.tick().await;
+    assert_eq!(daemon.step().await, Step::RunStarted { trials: 4 });
+    h.shutdown.cancel();
+    assert_eq!(daemon.step().await, Step::Stopping);
+    let stopping = Instant::now();
+    let stats = daemon.drain().await;
+    let took = stopping.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    assert_eq!((stats.trials_ok, stats.trials_failed), (0, 4));
+    let files: Vec<String> = files_under(&sink)
+        .into_iter()
+        .filter(|f| !f.starts_with("data/"))
+        .collect();
+    assert!(files.is_empty(), "{files:?}");
+}
