@@ -128,6 +128,100 @@ fn a_bad_config_exits_78_naming_file_and_key() {
 }
 
 #[test]
+fn wrong_types_exit_78_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("typed.toml");
+    for (toml, key) in [
+        (
+            "[schedule]\ntrials_per_run = true\n",
+            "schedule.trials_per_run",
+        ),
+        (
+            "[schedule]\ntrials_per_run = 3.5\n",
+            "schedule.trials_per_run",
+        ),
+        ("[s3]\nforce_path_style = 12345\n", "s3.force_path_style"),
+        ("[solver]\ntolerance = true\n", "solver.tolerance"),
+    ] {
+        std::fs::write(&path, toml).unwrap();
+        for cmd in ["check-config", "run"] {
+            let out = svr_etl(dir.path())
+                .args([cmd, "--config"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(78), "{toml}: {err}");
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(err.contains(&format!("key `{key}`")), "{err}");
+        }
+    }
+}
+
+#[test]
+fn check_config_prints_a_file_that_loads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first.toml");
+    std::fs::write(
+        &first,
+        "[search]\nseed = 9\nc = [-1.0, 3.0]\n[sink]\nurl = \"relative/out\"\ncompression = \"gzip\"\n[schedule]\ncron = \"*/10 * * * *\"\ntimezone = \"Asia/Tokyo\"\n",
+    )
+    .unwrap();
+    let print = |path: &std::path::Path| {
+        let out = svr_etl(dir.path())
+            .args(["check-config", "--config"])
+            .arg(path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let printed = print(&first);
+    let second = dir.path().join("second.toml");
+    std::fs::write(&second, &printed).unwrap();
+    let again = print(&second);
+    let body = |text: &str| text.lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert_eq!(body(&printed), body(&again));
+    assert!(printed.contains("url = \"relative/out\""), "{printed}");
+    assert!(printed.contains("seed = 9"), "{printed}");
+}
+
+#[test]
+fn command_line_errors_exit_64_and_output_errors_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["bogus"][..],
+        &["once", "--trials", "0"],
+        &["once", "--gamma", "1"],
+    ] {
+        let out = svr_etl(dir.path()).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {}", stderr(&out));
+    }
+    let out = svr_etl(dir.path()).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    // A full disk is an error; a reader that closed the pipe is not.
+    let full = std::fs::File::create("/dev/full").unwrap();
+    let out = svr_etl(dir.path())
+        .arg("sql")
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("writing to standard output"),
+        "{}",
+        stderr(&out)
+    );
+    let mut child = svr_etl(dir.path())
+        .arg("sql")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
 fn environment_overrides_keys() {
     let dir = tempfile::tempdir().unwrap();
     let out = svr_etl(dir.path())

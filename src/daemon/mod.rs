@@ -10,6 +10,7 @@
 //! [`DaemonInputs`], so tests drive the loop in-process with paused time.
 //! [`schedule`], [`signals`] and [`notify`] are the real inputs.
 
+mod drain;
 pub mod notify;
 mod reload;
 pub mod schedule;
@@ -23,7 +24,7 @@ use std::time::Instant as WallInstant;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task::{JoinError, JoinHandle};
-use tokio::time::{Duration, Instant, Interval};
+use tokio::time::{Duration, Interval};
 use tokio_util::sync::CancellationToken;
 
 pub use stats::Stats;
@@ -345,55 +346,6 @@ impl Daemon {
         self.log.set_level(new.log_level());
         self.settings = new;
         Ok(prepared.changed)
-    }
-
-    /// Stops ticking, drops a reload in preparation, and gives the run in flight the
-    /// grace period; past it the run's trials are cancelled (open uploads aborted).
-    pub async fn drain(mut self) -> Stats {
-        self.notifier.stopping();
-        self.ticks.shutdown().await;
-        if let Some(reload) = self.reload.take() {
-            reload.abort();
-            tracing::info!("reload abandoned at shutdown");
-        }
-        if let Some(mut run) = self.run.take() {
-            let grace = self.settings.schedule().shutdown_grace_secs.get();
-            tracing::info!(
-                grace_secs = grace.as_secs_f64(),
-                "waiting for the run in flight"
-            );
-            let deadline = Instant::now() + grace;
-            loop {
-                tokio::select! {
-                    biased;
-                    finished = &mut run => {
-                        self.on_run_done(finished);
-                        break;
-                    }
-                    _ = tokio::time::sleep_until(deadline) => {
-                        self.abandon(run).await;
-                        break;
-                    }
-                    () = ping(&mut self.watchdog) => self.notifier.watchdog(),
-                }
-            }
-        }
-        tracing::info!(status = %self.stats.status_line(), "stopped");
-        self.stats
-    }
-
-    async fn abandon(&mut self, mut run: JoinHandle<Vec<TrialReport>>) {
-        self.run_cancel.cancel();
-        match tokio::time::timeout(CANCEL_WINDOW, &mut run).await {
-            Ok(finished) => {
-                self.on_run_done(finished);
-            }
-            Err(_) => run.abort(),
-        }
-        // Objects become visible only when complete, so abandoning leaves none
-        // half-written; a trial whose facts landed but whose hyper record did not
-        // is invisible to the queries, which join on the hyper records.
-        tracing::warn!("run abandoned after the grace period");
     }
 }
 

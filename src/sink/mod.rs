@@ -7,6 +7,7 @@
 
 pub mod keys;
 mod local;
+mod parts;
 mod s3;
 
 use std::fmt;

@@ -20,6 +20,7 @@ use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use tokio::sync::mpsc;
 
+use super::parts::{Chunk, PartWriter};
 use super::{BodyWriter, CountingWriter, Deadline, S3Settings, Sink, SinkError, Written};
 
 /// Regions for stores that have none; S3-compatible servers accept any.
@@ -47,12 +48,6 @@ impl From<SinkError> for Stop {
     fn from(e: SinkError) -> Stop {
         Stop::Failed(e)
     }
-}
-
-/// One filled part, or the tail of the object once the writer has finished.
-struct Chunk {
-    bytes: Vec<u8>,
-    last: bool,
 }
 
 impl S3Sink {
@@ -150,36 +145,52 @@ impl S3Sink {
         chunks: &mut mpsc::Receiver<Chunk>,
         upload_id: &mut Option<String>,
     ) -> Result<(), Stop> {
-        let full_key = self.full_key(key);
         let Some(first) = chunks.recv().await else {
             return Err(Stop::WriterGone);
         };
         if first.last {
-            self.client
-                .put_object()
-                .bucket(&self.bucket)
-                .key(&full_key)
-                .if_none_match("*")
-                .content_type("application/json")
-                .body(ByteStream::from(first.bytes))
-                .send()
-                .await
-                .map_err(|e| self.remote("PutObject", key, e))?;
-            return Ok(());
+            return self.put(key, first.bytes).await;
         }
-
         let created = self
             .client
             .create_multipart_upload()
             .bucket(&self.bucket)
-            .key(&full_key)
+            .key(self.full_key(key))
             .content_type("application/json")
             .send()
             .await
             .map_err(|e| self.remote("CreateMultipartUpload", key, e))?;
         let id = created.upload_id().unwrap_or_default().to_string();
         *upload_id = Some(id.clone());
+        let parts = self.send_parts(key, &id, first, chunks).await?;
+        self.complete(key, &id, parts).await?;
+        *upload_id = None;
+        Ok(())
+    }
 
+    /// A whole object in one request.
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), Stop> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(key))
+            .if_none_match("*")
+            .content_type("application/json")
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| self.remote("PutObject", key, e))?;
+        Ok(())
+    }
+
+    /// Uploads `first` and the chunks after it as the parts of upload `id`.
+    async fn send_parts(
+        &self,
+        key: &str,
+        id: &str,
+        first: Chunk,
+        chunks: &mut mpsc::Receiver<Chunk>,
+    ) -> Result<Vec<CompletedPart>, Stop> {
         let mut parts = Vec::new();
         let mut chunk = first;
         loop {
@@ -191,8 +202,8 @@ impl S3Sink {
                     .client
                     .upload_part()
                     .bucket(&self.bucket)
-                    .key(&full_key)
-                    .upload_id(&id)
+                    .key(self.full_key(key))
+                    .upload_id(id)
                     .part_number(number)
                     .body(ByteStream::from(chunk.bytes))
                     .send()
@@ -206,16 +217,18 @@ impl S3Sink {
                 );
             }
             if chunk.last {
-                break;
+                return Ok(parts);
             }
             chunk = chunks.recv().await.ok_or(Stop::WriterGone)?;
         }
+    }
 
+    async fn complete(&self, key: &str, id: &str, parts: Vec<CompletedPart>) -> Result<(), Stop> {
         self.client
             .complete_multipart_upload()
             .bucket(&self.bucket)
-            .key(&full_key)
-            .upload_id(&id)
+            .key(self.full_key(key))
+            .upload_id(id)
             // Create-once holds for multipart objects too.
             .if_none_match("*")
             .multipart_upload(
@@ -226,8 +239,32 @@ impl S3Sink {
             .send()
             .await
             .map_err(|e| self.remote("CompleteMultipartUpload", key, e))?;
-        *upload_id = None;
         Ok(())
+    }
+
+    /// [`S3Sink::upload`] until the deadline's timeout or cancellation. Either way the
+    /// upload future is dropped, and the caller aborts what it left open.
+    async fn upload_within(
+        &self,
+        key: &str,
+        chunks: &mut mpsc::Receiver<Chunk>,
+        upload_id: &mut Option<String>,
+        deadline: &Deadline,
+    ) -> Result<(), Stop> {
+        let location = || self.location(key);
+        tokio::select! {
+            result = tokio::time::timeout(deadline.timeout, self.upload(key, chunks, upload_id)) => {
+                result.unwrap_or_else(|_| Err(Stop::Failed(SinkError::Timeout {
+                    op: "uploading",
+                    location: location(),
+                    after: deadline.timeout,
+                })))
+            }
+            _ = deadline.cancel.cancelled() => Err(Stop::Failed(SinkError::Cancelled {
+                op: "uploading",
+                location: location(),
+            })),
+        }
     }
 
     async fn abort(&self, key: &str, upload_id: &str) {
@@ -254,38 +291,6 @@ impl S3Sink {
     }
 }
 
-/// Cuts what the body writes into parts and hands them to the uploader.
-struct PartWriter {
-    buf: Vec<u8>,
-    part_size: usize,
-    tx: mpsc::Sender<Chunk>,
-}
-
-impl PartWriter {
-    fn send(&mut self, last: bool) -> std::io::Result<()> {
-        let bytes = std::mem::replace(&mut self.buf, Vec::with_capacity(self.part_size));
-        self.tx
-            .blocking_send(Chunk { bytes, last })
-            .map_err(|_| std::io::Error::other("the upload stopped"))
-    }
-}
-
-impl std::io::Write for PartWriter {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        let room = self.part_size - self.buf.len();
-        let n = room.min(data.len());
-        self.buf.extend_from_slice(&data[..n]);
-        if self.buf.len() == self.part_size {
-            self.send(false)?;
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[async_trait]
 impl Sink for S3Sink {
     async fn create(
@@ -298,37 +303,17 @@ impl Sink for S3Sink {
         let part_size = self.part_size;
         let writer = tokio::task::spawn_blocking(move || {
             let mut out = CountingWriter {
-                inner: PartWriter {
-                    buf: Vec::with_capacity(part_size),
-                    part_size,
-                    tx,
-                },
+                inner: PartWriter::new(part_size, tx),
                 count: 0,
             };
             body(&mut out)?;
             out.inner.send(true)?;
             Ok::<u64, std::io::Error>(out.count)
         });
-
         let mut upload_id = None;
-        let upload =
-            tokio::time::timeout(deadline.timeout, self.upload(key, &mut rx, &mut upload_id));
-        // Either way the upload future is dropped here, and what it left open is
-        // aborted below.
-        let uploaded = tokio::select! {
-            result = upload => match result {
-                Ok(result) => result,
-                Err(_) => Err(Stop::Failed(SinkError::Timeout {
-                    op: "uploading",
-                    location: self.location(key),
-                    after: deadline.timeout,
-                })),
-            },
-            _ = deadline.cancel.cancelled() => Err(Stop::Failed(SinkError::Cancelled {
-                op: "uploading",
-                location: self.location(key),
-            })),
-        };
+        let uploaded = self
+            .upload_within(key, &mut rx, &mut upload_id, deadline)
+            .await;
         // Unblocks the writer if the upload stopped early.
         drop(rx);
         let written = writer.await;
