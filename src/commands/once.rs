@@ -49,7 +49,7 @@ pub async fn run(settings: Settings, args: OnceArgs) -> Result<(), AppError> {
 }
 
 /// Publishes the data set if needed and runs the trials, one after another. A failed
-/// trial does not stop the others; see [`first_failure`].
+/// trial does not stop the others: its report says why.
 pub async fn once(
     settings: Settings,
     request: OnceRequest,

@@ -1,7 +1,7 @@
 //! Configuration: the TOML file, layered and checked once into [`Settings`].
 //!
 //! Layers, later ones winning: the embedded `config/svr-etl.toml`, the user's file,
-//! `SVR_ETL__SECTION__KEY` environment variables ([`layers`]). The merged tree is
+//! `SVR_ETL__SECTION__KEY` environment variables (`layers.rs`). The merged tree is
 //! deserialized strictly into [`Settings`], whose leaves are checked types
 //! ([`values`] and each stage's own settings), so the structs below are the one list
 //! of keys: printing, diffing and validation all derive from them.

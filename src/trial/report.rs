@@ -52,40 +52,63 @@ impl TrialReport {
         )
     }
 
-    /// One line per trial; under journald the fields become searchable
-    /// (`journalctl -u svr-etl HYPER_ID=…`).
+    /// The log line: the readable message `journalctl -f` shows, with the values as
+    /// fields for filtering (`journalctl -u svr-etl HYPER_ID=…`).
     pub(crate) fn log(&self) {
-        let r = &self.record;
-        let location = self.hyper.as_ref().map(|w| w.location.as_str());
+        let message = self.message();
         if self.is_ok() {
-            tracing::info!(
-                hyper_id = r.hyper_id.get(),
-                gamma = r.gamma,
-                c = r.c,
-                epsilon = r.epsilon,
-                test_r2 = r.test_r2,
-                fit_ms = r.fit_ms,
-                upload_ms = self.upload_ms,
-                bytes = self.bytes(),
-                seed = r.seed,
-                study = %r.study,
-                location,
-                "trial ok"
-            );
+            trial_event!(tracing::Level::INFO, self, message);
         } else {
-            let error = self.failure().unwrap_or_default();
-            tracing::warn!(
-                hyper_id = r.hyper_id.get(),
-                gamma = r.gamma,
-                c = r.c,
-                epsilon = r.epsilon,
-                fit_ms = r.fit_ms,
-                upload_ms = self.upload_ms,
-                seed = r.seed,
-                location,
-                error = %error,
-                "trial failed"
-            );
+            trial_event!(tracing::Level::WARN, self, message);
+        }
+    }
+
+    fn message(&self) -> String {
+        let r = &self.record;
+        let params = format!("gamma={} C={} epsilon={}", r.gamma, r.c, r.epsilon);
+        match (self.failure(), &self.hyper) {
+            (None, Some(hyper)) => format!(
+                "trial ok {} test_r2={:.6} train_r2={:.6} {params} fit {:.0} ms, upload {:.0} ms, {} bytes -> {}",
+                r.hyper_id,
+                r.test_r2.unwrap_or(f64::NAN),
+                r.train_r2.unwrap_or(f64::NAN),
+                r.fit_ms.unwrap_or(f64::NAN),
+                self.upload_ms,
+                self.bytes(),
+                hyper.location
+            ),
+            (failure, _) => format!(
+                "trial failed {} {params}: {}",
+                r.hyper_id,
+                failure.unwrap_or_default()
+            ),
         }
     }
 }
+
+/// One event with every field of a trial, at a level chosen by the caller.
+macro_rules! trial_event {
+    ($level:expr, $report:expr, $message:expr) => {{
+        let report = $report;
+        let r = &report.record;
+        let failure = report.failure();
+        tracing::event!(
+            $level,
+            hyper_id = r.hyper_id.get(),
+            gamma = r.gamma,
+            c = r.c,
+            epsilon = r.epsilon,
+            test_r2 = r.test_r2,
+            fit_ms = r.fit_ms,
+            upload_ms = report.upload_ms,
+            bytes = report.bytes(),
+            seed = r.seed,
+            study = %r.study,
+            location = report.hyper.as_ref().map(|w| w.location.as_str()),
+            error = failure.as_deref(),
+            "{}",
+            $message
+        )
+    }};
+}
+use trial_event;
