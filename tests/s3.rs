@@ -85,8 +85,8 @@ async fn large_objects_stream_as_multipart_and_small_ones_in_one_put() {
     );
     assert_eq!(moto.open_uploads(&bucket).await, 0);
 
-    // Create-once, for both paths.
-    for (key, n) in [("big.json", big), ("small.json", 10)] {
+    // Create-once, for both paths: other bytes never replace an object.
+    for (key, n) in [("big.json", big + 1), ("small.json", 10)] {
         let err = s3
             .create(key, lines(n, |_| Ok(())), &t())
             .await
@@ -97,6 +97,29 @@ async fn large_objects_stream_as_multipart_and_small_ones_in_one_put() {
         moto.get(&bucket, "p/small.json").await,
         expected_bytes(1000)
     );
+    assert_eq!(moto.open_uploads(&bucket).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_taken_key_holding_our_bytes_is_our_write_and_other_bytes_conflict() {
+    // What a retried request sees when its first attempt landed after all.
+    let moto = Moto::start();
+    let bucket = moto.bucket().await;
+    let s3 = sink(&moto, &bucket, 5 * MIB).await;
+    for (key, size) in [("one.json", 1000), ("parts.json", 12 * MIB + 7)] {
+        let first = s3.create(key, lines(size, |_| Ok(())), &t()).await.unwrap();
+        let again = s3.create(key, lines(size, |_| Ok(())), &t()).await.unwrap();
+        assert_eq!(again, first, "{key}");
+        let err = s3
+            .create(key, lines(size + 1, |_| Ok(())), &t())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SinkError::Exists { .. }), "{key}: {err}");
+        assert_eq!(
+            moto.get(&bucket, &format!("p/{key}")).await,
+            expected_bytes(size)
+        );
+    }
     assert_eq!(moto.open_uploads(&bucket).await, 0);
 }
 

@@ -6,7 +6,7 @@
 //! `*.json` name.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter};
+use std::io::{self, BufWriter, Read};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
@@ -104,11 +104,6 @@ fn create_once(path: &Path, body: BodyWriter, location: &str) -> Result<Written,
         .expect("keys name a file")
         .to_string_lossy();
     fs::create_dir_all(dir).map_err(|e| io_err("creating the directory of", e))?;
-    if path.exists() {
-        return Err(SinkError::Exists {
-            location: location.to_string(),
-        });
-    }
     let partial = dir.join(format!(
         ".{name}.partial-{}-{:08x}",
         std::process::id(),
@@ -117,7 +112,11 @@ fn create_once(path: &Path, body: BodyWriter, location: &str) -> Result<Written,
     let result =
         write_partial(&partial, body).and_then(|bytes| match fs::hard_link(&partial, path) {
             Ok(()) => Ok(Some(bytes)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+            // A retry of a write that landed finds its own object: the same bytes
+            // under the name are a success, anything else a conflict.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                same_content(&partial, path).map(|same| same.then_some(bytes))
+            }
             Err(e) => Err(e),
         });
     // The partial file goes whatever happened; on success the final name keeps the data.
@@ -137,6 +136,25 @@ fn create_once(path: &Path, body: BodyWriter, location: &str) -> Result<Written,
             location: location.to_string(),
         }),
         Err(e) => Err(io_err("writing", e)),
+    }
+}
+
+/// Whether two files hold the same bytes.
+fn same_content(a: &Path, b: &Path) -> io::Result<bool> {
+    let (mut a, mut b) = (File::open(a)?, File::open(b)?);
+    if a.metadata()?.len() != b.metadata()?.len() {
+        return Ok(false);
+    }
+    let (mut buf_a, mut buf_b) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    loop {
+        let n = a.read(&mut buf_a)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        b.read_exact(&mut buf_b[..n])?;
+        if buf_a[..n] != buf_b[..n] {
+            return Ok(false);
+        }
     }
 }
 
@@ -202,6 +220,9 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, SinkError::Exists { .. }), "{err}");
+        // The same bytes again: a retry that finds its own write.
+        let again = sink.create("a/b.json", body("x\n"), &t()).await.unwrap();
+        assert_eq!(again, w);
         assert_eq!(sink.get("a/b.json").await.unwrap().unwrap(), b"x\n");
         assert_eq!(sink.get("a/c.json").await.unwrap(), None);
         assert_eq!(sink.list("a/").await.unwrap(), ["a/b.json"]);

@@ -18,6 +18,7 @@ use aws_sdk_s3::Client;
 use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
+use md5::{Digest, Md5};
 use tokio::sync::mpsc;
 
 use super::parts::{Chunk, PartWriter};
@@ -148,9 +149,57 @@ impl S3Sink {
         let Some(first) = chunks.recv().await else {
             return Err(Stop::WriterGone);
         };
-        if first.last {
-            return self.put(key, first.bytes).await;
+        let expected_etag;
+        let outcome = if first.last {
+            expected_etag = etag_of(&[Md5::digest(&first.bytes).into()]);
+            self.put(key, first.bytes).await
+        } else {
+            let mut digests = Vec::new();
+            let outcome = self
+                .multipart(key, first, chunks, upload_id, &mut digests)
+                .await;
+            expected_etag = etag_of(&digests);
+            outcome
+        };
+        match outcome {
+            // The SDK retries a request whose answer timed out; when the first attempt
+            // landed after all, the retry finds the key taken. An object with the
+            // content we sent is ours, and the write has succeeded.
+            Err(Stop::Failed(SinkError::Exists { location })) => {
+                // A refused completion leaves its upload open; the caller aborts it.
+                if self.etag(key).await.as_deref() == Some(expected_etag.as_str()) {
+                    Ok(())
+                } else {
+                    Err(Stop::Failed(SinkError::Exists { location }))
+                }
+            }
+            other => other,
         }
+    }
+
+    /// The object's ETag without quotes, if it can be read.
+    async fn etag(&self, key: &str) -> Option<String> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(key))
+            .send()
+            .await
+            .ok()?;
+        Some(head.e_tag()?.trim_matches('"').to_string())
+    }
+
+    /// A multipart upload of `first` and the chunks after it; `digests` gets the MD5
+    /// of each part sent.
+    async fn multipart(
+        &self,
+        key: &str,
+        first: Chunk,
+        chunks: &mut mpsc::Receiver<Chunk>,
+        upload_id: &mut Option<String>,
+        digests: &mut Vec<[u8; 16]>,
+    ) -> Result<(), Stop> {
         let created = self
             .client
             .create_multipart_upload()
@@ -162,7 +211,7 @@ impl S3Sink {
             .map_err(|e| self.remote("CreateMultipartUpload", key, e))?;
         let id = created.upload_id().unwrap_or_default().to_string();
         *upload_id = Some(id.clone());
-        let parts = self.send_parts(key, &id, first, chunks).await?;
+        let parts = self.send_parts(key, &id, first, chunks, digests).await?;
         self.complete(key, &id, parts).await?;
         *upload_id = None;
         Ok(())
@@ -190,6 +239,7 @@ impl S3Sink {
         id: &str,
         first: Chunk,
         chunks: &mut mpsc::Receiver<Chunk>,
+        digests: &mut Vec<[u8; 16]>,
     ) -> Result<Vec<CompletedPart>, Stop> {
         let mut parts = Vec::new();
         let mut chunk = first;
@@ -198,6 +248,7 @@ impl S3Sink {
             // S3 takes no empty part after the first.
             if !(chunk.last && chunk.bytes.is_empty()) {
                 let number = parts.len() as i32 + 1;
+                digests.push(Md5::digest(&chunk.bytes).into());
                 let sent = self
                     .client
                     .upload_part()
@@ -238,7 +289,14 @@ impl S3Sink {
             )
             .send()
             .await
-            .map_err(|e| self.remote("CompleteMultipartUpload", key, e))?;
+            .map_err(|e| match self.remote("CompleteMultipartUpload", key, e) {
+                // A retried completion finds the upload already completed: whether
+                // the object is ours is decided as for a taken key.
+                SinkError::Remote {
+                    message, location, ..
+                } if message.starts_with("NoSuchUpload") => SinkError::Exists { location },
+                other => other,
+            })?;
         Ok(())
     }
 
@@ -277,6 +335,10 @@ impl S3Sink {
             .send();
         let error = match tokio::time::timeout(ABORT_TIMEOUT, request).await {
             Ok(Ok(_)) => return,
+            // Completed by an earlier attempt after all.
+            Ok(Err(e)) if e.as_service_error().and_then(|e| e.code()) == Some("NoSuchUpload") => {
+                return
+            }
             Ok(Err(e)) => DisplayErrorContext(&e).to_string(),
             Err(_) => format!("no answer within {}s", ABORT_TIMEOUT.as_secs_f64()),
         };
@@ -288,6 +350,21 @@ impl S3Sink {
             error,
             "could not abort the multipart upload"
         );
+    }
+}
+
+/// The ETag S3 gives an object uploaded in parts with these MD5 digests: the plain MD5
+/// for a single PutObject, the MD5 of the digests and their count for a multipart one.
+/// (Objects encrypted with SSE-KMS have other ETags; there a retry that meets its own
+/// first attempt is reported as a conflict.)
+fn etag_of(digests: &[[u8; 16]]) -> String {
+    let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    match digests {
+        [single] => hex(single),
+        parts => {
+            let joined: Vec<u8> = parts.iter().flatten().copied().collect();
+            format!("{}-{}", hex(&Md5::digest(&joined)), parts.len())
+        }
     }
 }
 
