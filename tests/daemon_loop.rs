@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -88,11 +89,13 @@ impl Notify for Recorder {
 }
 
 /// A real sink behind a delay: every create and get waits `delay` first, giving up at
-/// the write's deadline (as the S3 sink does) or at its cancellation.
+/// the write's deadline (as the S3 sink does) or at its cancellation. While `down` is
+/// set, creates are refused at once, as by a store that refuses connections.
 #[derive(Debug)]
 struct Latency {
     inner: Arc<dyn Sink>,
     delay: Duration,
+    down: Arc<AtomicBool>,
 }
 
 #[async_trait]
@@ -104,6 +107,13 @@ impl Sink for Latency {
         deadline: &Deadline,
     ) -> Result<Written, SinkError> {
         let location = self.location(key);
+        if self.down.load(Ordering::SeqCst) {
+            return Err(SinkError::Remote {
+                op: "uploading",
+                location,
+                message: "connection refused".into(),
+            });
+        }
         tokio::select! {
             waited = tokio::time::timeout(deadline.timeout, tokio::time::sleep(self.delay)) => {
                 if waited.is_err() {
@@ -131,9 +141,13 @@ impl Sink for Latency {
     }
 }
 
-/// Opens real sinks, with the delay configured for their directory.
+/// Opens real sinks, with the delay configured for their directory; `down` switches
+/// every sink off and on.
 #[derive(Default)]
-struct Stalls(Mutex<HashMap<PathBuf, Duration>>);
+struct Stalls {
+    delays: Mutex<HashMap<PathBuf, Duration>>,
+    down: Arc<AtomicBool>,
+}
 
 #[async_trait]
 impl Connect for Stalls {
@@ -142,8 +156,18 @@ impl Connect for Stalls {
         let SinkUrl::Local(dir) = &sink.url else {
             return inner;
         };
-        let delay = self.0.lock().unwrap().get(dir).copied().unwrap_or_default();
-        Arc::new(Latency { inner, delay })
+        let delay = self
+            .delays
+            .lock()
+            .unwrap()
+            .get(dir)
+            .copied()
+            .unwrap_or_default();
+        Arc::new(Latency {
+            inner,
+            delay,
+            down: self.down.clone(),
+        })
     }
 }
 
@@ -177,7 +201,11 @@ impl Harness {
     /// The sink directory `name`, each of whose writes waits `delay`.
     fn sink(&self, name: &str, delay: Duration) -> PathBuf {
         let dir = self.dir.path().join(name);
-        self.stalls.0.lock().unwrap().insert(dir.clone(), delay);
+        self.stalls
+            .delays
+            .lock()
+            .unwrap()
+            .insert(dir.clone(), delay);
         dir
     }
 
@@ -223,6 +251,10 @@ impl Harness {
 
     async fn reload(&self) {
         self.reloads.send(()).await.unwrap();
+    }
+
+    fn sink_down(&self, down: bool) {
+        self.stalls.down.store(down, Ordering::SeqCst);
     }
 }
 
@@ -401,4 +433,136 @@ async fn past_the_grace_period_the_run_is_cancelled_and_nothing_is_left_half_wri
         .filter(|f| !f.starts_with("data/"))
         .collect();
     assert!(files.is_empty(), "{files:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn trials_the_sink_refused_are_written_oldest_first_once_it_answers() {
+    let mut h = Harness::new(None);
+    let sink = h.sink("flaky", Duration::ZERO);
+    let settings = h.write_config(&sink, 900, "");
+    let mut daemon = h.start(settings).await;
+
+    h.sink_down(true);
+    for _ in 0..3 {
+        h.tick().await;
+        assert_eq!(daemon.step().await, Step::RunStarted { trials: 1 });
+        assert_eq!(daemon.step().await, Step::RunFinished { ok: 0, failed: 0 });
+    }
+    assert_eq!(daemon.stats().queued, 3);
+    assert!(h.notes.count("3 queued for the sink") >= 1);
+    // Tries while the sink is still down write nothing and keep the order.
+    assert_eq!(daemon.step().await, Step::FlushStarted { queued: 3 });
+    assert_eq!(
+        daemon.step().await,
+        Step::Flushed {
+            written: 0,
+            left: 3
+        }
+    );
+    assert!(trials(&sink).is_empty());
+
+    h.sink_down(false);
+    let back = chrono::Utc::now();
+    assert_eq!(daemon.step().await, Step::FlushStarted { queued: 3 });
+    assert_eq!(
+        daemon.step().await,
+        Step::Flushed {
+            written: 3,
+            left: 0
+        }
+    );
+    let stats = daemon.stats();
+    assert_eq!(
+        (stats.trials_ok, stats.trials_failed, stats.queued),
+        (3, 0, 0)
+    );
+
+    // Written whole, with their own creation time and partition, oldest first.
+    let mut written: Vec<(i64, std::time::SystemTime, String)> = files_under(&sink)
+        .iter()
+        .filter(|f| f.starts_with("hyper/"))
+        .map(|f| {
+            let record = &ndjson(&std::fs::read_to_string(sink.join(f)).unwrap())[0];
+            let fact = sink.join(f.replacen("hyper/", "fact/", 1));
+            assert_eq!(ndjson(&std::fs::read_to_string(fact).unwrap()).len(), 442);
+            assert_eq!(record["status"], "ok");
+            let created = record["created_at"].as_str().unwrap().to_string();
+            assert!(f.contains(&format!("dt={}", &created[..10])), "{f}");
+            let mtime = std::fs::metadata(sink.join(f)).unwrap().modified().unwrap();
+            (record["hyper_id"].as_i64().unwrap(), mtime, created)
+        })
+        .collect();
+    written.sort();
+    assert_eq!(written.len(), 3);
+    assert!(written.windows(2).all(|w| w[0].1 <= w[1].1), "{written:?}");
+    for (_, _, created) in &written {
+        let created = chrono::DateTime::parse_from_rfc3339(created).unwrap();
+        assert!(created < back, "{created} is the trial's own time");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_queue_drops_trials_and_counts_them() {
+    let mut h = Harness::new(None);
+    let sink = h.sink("flaky", Duration::ZERO);
+    h.write_config(&sink, 900, "[schedule]\ntrials_per_run = 2\n");
+    // The [sink] table ends the file: a queue of 0 MiB keeps nothing.
+    let path = h.config_path();
+    let text = std::fs::read_to_string(&path).unwrap() + "retry_queue_mib = 0\n";
+    std::fs::write(&path, text).unwrap();
+    let settings = Settings::load(Some(&path)).unwrap();
+    let mut daemon = h.start(settings).await;
+    h.sink_down(true);
+    h.tick().await;
+    assert_eq!(daemon.step().await, Step::RunStarted { trials: 2 });
+    assert_eq!(daemon.step().await, Step::RunFinished { ok: 0, failed: 0 });
+    assert_eq!((daemon.stats().queued, daemon.stats().dropped), (0, 2));
+    assert!(h.notes.count("0 queued for the sink, 2 dropped") >= 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn sigterm_gives_queued_trials_the_grace_period() {
+    let mut h = Harness::new(None);
+    let sink = h.sink("flaky", Duration::ZERO);
+    let settings = h.write_config(&sink, 900, "[schedule]\nshutdown_grace_secs = 10\n");
+    let mut daemon = h.start(settings).await;
+    h.sink_down(true);
+    for _ in 0..2 {
+        h.tick().await;
+        assert_eq!(daemon.step().await, Step::RunStarted { trials: 1 });
+        assert_eq!(daemon.step().await, Step::RunFinished { ok: 0, failed: 0 });
+    }
+    // The sink comes back 3 s into the grace period.
+    let down = h.stalls.down.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        down.store(false, Ordering::SeqCst);
+    });
+    h.shutdown.cancel();
+    assert_eq!(daemon.step().await, Step::Stopping);
+    let stopping = Instant::now();
+    let stats = daemon.drain().await;
+    assert!(stopping.elapsed() < Duration::from_secs(10));
+    assert_eq!((stats.trials_ok, stats.queued), (2, 0));
+    assert_eq!(trials(&sink).len(), 2);
+
+    // A sink that never returns: the grace period ends the wait.
+    let mut h = Harness::new(None);
+    let sink = h.sink("gone", Duration::ZERO);
+    let settings = h.write_config(&sink, 900, "[schedule]\nshutdown_grace_secs = 10\n");
+    let mut daemon = h.start(settings).await;
+    h.sink_down(true);
+    h.tick().await;
+    assert_eq!(daemon.step().await, Step::RunStarted { trials: 1 });
+    assert_eq!(daemon.step().await, Step::RunFinished { ok: 0, failed: 0 });
+    h.shutdown.cancel();
+    assert_eq!(daemon.step().await, Step::Stopping);
+    let stopping = Instant::now();
+    let stats = daemon.drain().await;
+    let took = stopping.elapsed();
+    assert!(
+        took >= Duration::from_secs(10) && took < Duration::from_secs(12),
+        "{took:?}"
+    );
+    assert_eq!(stats.queued, 1);
 }

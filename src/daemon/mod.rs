@@ -12,6 +12,7 @@
 
 mod drain;
 pub mod notify;
+mod outbox;
 mod reload;
 pub mod schedule;
 pub mod signals;
@@ -38,6 +39,7 @@ use crate::trial::id::HyperIdGenerator;
 use crate::trial::sampler::SeedSource;
 use crate::trial::{Clock, Draw, Pipeline, TrialReport};
 use notify::Notify;
+use outbox::{Flushed, Outbox};
 use reload::Prepared;
 use schedule::Ticks;
 
@@ -81,6 +83,14 @@ pub enum Step {
     ReloadRefused {
         error: String,
     },
+    /// Queued trials are being written again.
+    FlushStarted {
+        queued: usize,
+    },
+    Flushed {
+        written: usize,
+        left: usize,
+    },
     Watchdog,
     /// Shutdown was asked for (or the ticks ended); call [`Daemon::drain`].
     Stopping,
@@ -93,6 +103,8 @@ enum Event {
     RunDone(Result<Vec<TrialReport>, JoinError>),
     ReloadDone(Box<Result<Result<Prepared, AppError>, JoinError>>),
     ReloadAsked,
+    FlushDue,
+    FlushDone(Result<Flushed, JoinError>),
     Watchdog,
 }
 
@@ -116,6 +128,8 @@ pub struct Daemon {
     run_cancel: CancellationToken,
     reload: Option<JoinHandle<Result<Prepared, AppError>>>,
     reload_again: bool,
+    outbox: Outbox,
+    flush: Option<JoinHandle<Flushed>>,
 }
 
 /// Runs until shutdown. Fails only at start-up (bad data set, the sink refusing the
@@ -149,6 +163,7 @@ impl Daemon {
             .notifier
             .watchdog_interval()
             .map(tokio::time::interval);
+        let queue_bytes = settings.sink().retry_queue_bytes();
         let daemon = Daemon {
             config_path: inputs.config_path,
             clock: inputs.clock,
@@ -168,6 +183,8 @@ impl Daemon {
             run_cancel: CancellationToken::new(),
             reload: None,
             reload_again: false,
+            outbox: Outbox::new(queue_bytes),
+            flush: None,
         };
         tracing::info!(
             schedule = %daemon.settings.schedule().schedule(),
@@ -195,6 +212,8 @@ impl Daemon {
             Event::RunDone(finished) => self.on_run_done(finished),
             Event::ReloadAsked => self.on_reload_asked(),
             Event::ReloadDone(prepared) => self.on_reload_done(*prepared).await,
+            Event::FlushDue => self.start_flush(),
+            Event::FlushDone(flushed) => self.on_flush_done(flushed),
             Event::Watchdog => {
                 self.notifier.watchdog();
                 Step::Watchdog
@@ -213,6 +232,9 @@ impl Daemon {
             },
             finished = join(&mut self.run) => Event::RunDone(finished),
             prepared = join(&mut self.reload) => Event::ReloadDone(Box::new(prepared)),
+            flushed = join(&mut self.flush) => Event::FlushDone(flushed),
+            () = tokio::time::sleep_until(self.outbox.retry_at()),
+                if self.flush.is_none() && !self.outbox.is_empty() => Event::FlushDue,
             Some(()) = self.reloads.recv() => Event::ReloadAsked,
             () = ping(&mut self.watchdog) => Event::Watchdog,
         }
@@ -249,12 +271,8 @@ impl Daemon {
         self.run = None;
         let step = match finished {
             Ok(reports) => {
-                reports.iter().for_each(|r| self.stats.record(r));
-                let ok = reports.iter().filter(|r| r.is_ok()).count();
-                Step::RunFinished {
-                    ok,
-                    failed: reports.len() - ok,
-                }
+                let (ok, failed) = self.sort_reports(reports);
+                Step::RunFinished { ok, failed }
             }
             Err(e) => {
                 let trials = self.settings.schedule().trials_per_run.get();

@@ -8,6 +8,9 @@ pub struct Stats {
     pub trials_ok: u64,
     pub trials_failed: u64,
     pub ticks_skipped: u64,
+    /// Trials waiting for the sink, and trials the full queue dropped.
+    pub queued: usize,
+    pub dropped: u64,
     pub last: Option<(HyperId, Option<f64>)>,
     pub best: Option<(HyperId, f64)>,
 }
@@ -38,9 +41,16 @@ impl Stats {
             Some((id, r2)) => format!("best {id} test_r2={r2:.4}"),
             None => "no best yet".to_string(),
         };
-        format!(
+        let mut line = format!(
             "{last}; {best}; {} ok, {} failed, {} ticks skipped",
             self.trials_ok, self.trials_failed, self.ticks_skipped
-        )
+        );
+        if self.queued > 0 || self.dropped > 0 {
+            line.push_str(&format!(
+                ", {} queued for the sink, {} dropped",
+                self.queued, self.dropped
+            ));
+        }
+        line
     }
 }

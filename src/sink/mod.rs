@@ -24,7 +24,7 @@ pub use keys::{Compression, Layout};
 pub use local::LocalSink;
 pub use s3::S3Sink;
 
-use crate::config::values::{Optional, Seconds};
+use crate::config::values::{Bounded, Optional, Seconds};
 
 /// Writes an object's bytes; called once, on a blocking thread.
 pub type BodyWriter = Box<dyn FnOnce(&mut dyn Write) -> io::Result<()> + Send>;
@@ -244,9 +244,15 @@ pub struct SinkSettings {
     pub compression: Compression,
     pub upload_timeout_secs: Seconds<false>,
     pub part_size_mib: PartSize,
+    pub retry_queue_mib: Bounded<0, 65_536>,
 }
 
 impl SinkSettings {
+    /// How many bytes of unwritten trials the daemon keeps for another try.
+    pub fn retry_queue_bytes(&self) -> usize {
+        self.retry_queue_mib.get() * 1024 * 1024
+    }
+
     pub fn upload_timeout(&self) -> Duration {
         self.upload_timeout_secs.get()
     }

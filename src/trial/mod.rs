@@ -7,6 +7,7 @@
 //! all its predictions are there. The stages live beside it: [`sampler`] draws,
 //! [`trainer`] fits, [`records`] serializes, [`id`] names the trial.
 
+mod delivery;
 pub mod id;
 pub mod metrics;
 pub mod records;
@@ -15,11 +16,11 @@ pub mod sampler;
 pub mod trainer;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
+pub use delivery::Unwritten;
 pub use report::TrialReport;
 
 use crate::config::Settings;
@@ -116,8 +117,10 @@ impl Pipeline {
     }
 
     /// Runs one trial to the end. Never fails: what went wrong is in the report, and
-    /// in the hyper record when it could still be written. Once `cancel` fires, the
-    /// trial stops where it is, its open uploads aborted, and writes nothing more.
+    /// in the hyper record when it could still be written. A trial whose writes failed
+    /// for a reason a retry can mend comes back with [`TrialReport::unwritten`] set,
+    /// to be written later. Once `cancel` fires, the trial stops where it is, its open
+    /// uploads aborted, and writes nothing more.
     pub async fn run_trial(&self, draw: Draw, cancel: &CancellationToken) -> TrialReport {
         let (params, seed, search) = match draw {
             Draw::Seeded { space, seed } => (space.draw(seed), Some(seed), Some(space)),
@@ -125,28 +128,18 @@ impl Pipeline {
         };
         let created = (self.clock)();
         let mut record = self.new_record(created, &params, seed, search.as_ref());
-        let started = Instant::now();
-        let mut written = Writes::default();
-        match self.fit(params, cancel).await {
+        let predictions = match self.fit(params, cancel).await {
             Ok(outcome) => {
                 record.fill(&outcome);
-                let written_facts = self.write_facts(created, &record, outcome, cancel).await;
-                written.fact(&mut record, written_facts);
+                Some(Arc::new(outcome.predictions))
             }
-            Err(e) => record.fail(e.to_string()),
-        }
-        if cancel.is_cancelled() {
-            // Nothing more is written once shutdown has given up on the trial.
-            if record.status == TrialStatus::Ok {
-                record.fail(FitError::Cancelled.to_string());
+            Err(e) => {
+                record.fail(e.to_string());
+                None
             }
-        } else {
-            let hyper = self.write_hyper(created, &record, cancel).await;
-            written.hyper(hyper);
-        }
-        let report = written.report(record, started);
-        report.log();
-        report
+        };
+        let unwritten = Unwritten::new(self.clone(), created, record, predictions);
+        unwritten.deliver(cancel).await
     }
 
     fn new_record(
@@ -198,13 +191,13 @@ impl Pipeline {
         &self,
         created: DateTime<Utc>,
         record: &HyperRecord,
-        outcome: FitOutcome,
+        predictions: Arc<Vec<f64>>,
         cancel: &CancellationToken,
     ) -> Result<Written, SinkError> {
         let dataset = self.dataset().clone();
         let hyper_id = record.hyper_id;
         let body = self.layout.encode(Box::new(move |w| {
-            records::write_facts(hyper_id, dataset.point_ids(), &outcome.predictions, w)
+            records::write_facts(hyper_id, dataset.point_ids(), &predictions, w)
         }));
         let key = self.layout.fact_key(created, hyper_id);
         self.sink.create(&key, body, &self.deadline(cancel)).await
@@ -220,45 +213,5 @@ impl Pipeline {
         let body = self.layout.encode(Box::new(move |w| line.write_ndjson(w)));
         let key = self.layout.hyper_key(created, record.hyper_id);
         self.sink.create(&key, body, &self.deadline(cancel)).await
-    }
-}
-
-/// The writes of one trial as they happen.
-#[derive(Default)]
-struct Writes {
-    fact: Option<Written>,
-    hyper: Option<Written>,
-    /// The first write that failed.
-    error: Option<SinkError>,
-}
-
-impl Writes {
-    fn fact(&mut self, record: &mut HyperRecord, result: Result<Written, SinkError>) {
-        match result {
-            Ok(w) => self.fact = Some(w),
-            Err(e) => {
-                record.fail(format!("fact upload failed: {e}"));
-                self.error = Some(e);
-            }
-        }
-    }
-
-    fn hyper(&mut self, result: Result<Written, SinkError>) {
-        match result {
-            Ok(w) => self.hyper = Some(w),
-            Err(e) => {
-                self.error.get_or_insert(e);
-            }
-        }
-    }
-
-    fn report(self, record: HyperRecord, started: Instant) -> TrialReport {
-        TrialReport {
-            record,
-            fact: self.fact,
-            hyper: self.hyper,
-            upload_ms: started.elapsed().as_secs_f64() * 1e3,
-            sink_error: self.error,
-        }
     }
 }

@@ -1,5 +1,6 @@
 //! What one trial did, and the log line that says so.
 
+use super::delivery::Unwritten;
 use super::records::{HyperRecord, TrialStatus};
 use crate::sink::{SinkError, Written};
 
@@ -12,6 +13,8 @@ pub struct TrialReport {
     pub upload_ms: f64,
     /// The first write that failed, if any.
     pub sink_error: Option<SinkError>,
+    /// The trial itself, when its writes failed for a reason a retry can mend.
+    pub unwritten: Option<Unwritten>,
 }
 
 impl TrialReport {
@@ -66,6 +69,13 @@ impl TrialReport {
     fn message(&self) -> String {
         let r = &self.record;
         let params = format!("gamma={} C={} epsilon={}", r.gamma, r.c, r.epsilon);
+        if self.unwritten.is_some() {
+            return format!(
+                "trial queued {} {params}: {}",
+                r.hyper_id,
+                self.failure().unwrap_or_default()
+            );
+        }
         match (self.failure(), &self.hyper) {
             (None, Some(hyper)) => format!(
                 "trial ok {} test_r2={:.6} train_r2={:.6} {params} fit {:.0} ms, upload {:.0} ms, {} bytes -> {}",
