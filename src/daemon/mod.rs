@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 pub use stats::Stats;
 
 use crate::config::Settings;
-use crate::error::{error_chain, AppError};
+use crate::error::AppError;
 use crate::sink::{Connect, Deadline};
 use crate::study::publish::publish_dataset;
 use crate::telemetry::LogHandle;
@@ -286,84 +286,6 @@ impl Daemon {
         };
         self.notifier.status(&self.stats.status_line());
         step
-    }
-
-    fn on_reload_asked(&mut self) -> Step {
-        if self.reload.is_some() {
-            self.reload_again = true;
-            return Step::ReloadQueued;
-        }
-        self.start_reload();
-        Step::ReloadStarted
-    }
-
-    fn start_reload(&mut self) {
-        self.notifier.reloading();
-        let request = reload::Request {
-            path: self.config_path.clone(),
-            current: self.settings.clone(),
-            connect: self.connect.clone(),
-            ids: self.ids.clone(),
-            clock: self.clock.clone(),
-            cancel: self.shutdown.clone(),
-        };
-        self.reload = Some(tokio::spawn(reload::prepare(request)));
-    }
-
-    async fn on_reload_done(
-        &mut self,
-        prepared: Result<Result<Prepared, AppError>, JoinError>,
-    ) -> Step {
-        self.reload = None;
-        let outcome = match prepared {
-            Ok(Ok(prepared)) => self.apply(prepared).await,
-            Ok(Err(e)) => Err(error_chain(&e)),
-            Err(e) => Err(format!("the reload task failed: {e}")),
-        };
-        let step = match outcome {
-            Ok(changed) => {
-                if changed.is_empty() {
-                    tracing::info!("config reloaded: nothing changed");
-                } else {
-                    tracing::info!(changed = %changed.join(", "), "config reloaded");
-                }
-                Step::Reloaded { changed }
-            }
-            Err(error) => {
-                tracing::error!(
-                    error = %error,
-                    "config reload refused; the running config stays in force"
-                );
-                Step::ReloadRefused { error }
-            }
-        };
-        self.notifier.ready(&self.stats.status_line());
-        if std::mem::take(&mut self.reload_again) {
-            self.start_reload();
-        }
-        step
-    }
-
-    /// Switches to the prepared settings in one step; the run in flight, if any, ends
-    /// on the pipeline it started with.
-    async fn apply(&mut self, prepared: Prepared) -> Result<Vec<String>, String> {
-        let new = prepared.settings;
-        let schedule = new.schedule().schedule();
-        if schedule != self.settings.schedule().schedule() {
-            self.ticks
-                .reschedule(&schedule)
-                .await
-                .map_err(|e| format!("changing the schedule: {e}"))?;
-        }
-        if let Some(pipeline) = prepared.pipeline {
-            self.pipeline = pipeline;
-        }
-        if new.search().seed != self.settings.search().seed {
-            self.seeds = SeedSource::new(new.search().seed);
-        }
-        self.log.set_level(new.log_level());
-        self.settings = new;
-        Ok(prepared.changed)
     }
 }
 
