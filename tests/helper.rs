@@ -251,3 +251,94 @@ pub fn wait_for(deadline: std::time::Duration, what: &str, mut ready: impl FnMut
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// A TCP proxy on a loopback port of its own in front of `target`: it forwards
+/// connections until [`Proxy::refuse`], after which connections to its port are refused
+/// (nothing listens) and open ones are cut, until [`Proxy::accept`]. The server behind
+/// it keeps its state, as a bucket does through a network outage.
+pub struct Proxy {
+    pub port: u16,
+    target: u16,
+    state: Arc<ProxyState>,
+}
+
+#[derive(Default)]
+struct ProxyState {
+    refusing: std::sync::atomic::AtomicBool,
+    open: std::sync::Mutex<Vec<std::net::TcpStream>>,
+}
+
+use std::sync::Arc;
+
+impl Proxy {
+    pub fn start(target: u16) -> Proxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let proxy = Proxy {
+            port,
+            target,
+            state: Arc::default(),
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn serve(&self, listener: std::net::TcpListener) {
+        let (state, target) = (self.state.clone(), self.target);
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if state.refusing.load(std::sync::atomic::Ordering::SeqCst) {
+                    // Dropping the listener closes the port.
+                    return;
+                }
+                let Ok(client) = client else { continue };
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let mut open = state.open.lock().unwrap();
+                open.push(client.try_clone().unwrap());
+                open.push(server.try_clone().unwrap());
+                pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
+                pipe(server, client);
+            }
+        });
+    }
+
+    /// Refuses connections and cuts the open ones.
+    pub fn refuse(&self) {
+        self.state
+            .refusing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wakes the accept loop so that it sees the switch and closes the port.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+        for stream in self.state.open.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+        wait_for(
+            std::time::Duration::from_secs(10),
+            "the proxy port to close",
+            || std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err(),
+        );
+    }
+
+    /// Forwards again, on the same port.
+    pub fn accept(&self) {
+        self.state
+            .refusing
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let listener = std::net::TcpListener::bind(("127.0.0.1", self.port)).unwrap();
+        self.serve(listener);
+    }
+}
+
+/// Copies `from` into `to` until either end closes.
+fn pipe(mut from: std::net::TcpStream, mut to: std::net::TcpStream) {
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from, &mut to);
+        let _ = to.shutdown(std::net::Shutdown::Both);
+    });
+}

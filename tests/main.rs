@@ -7,6 +7,7 @@ mod athena;
 mod cli;
 mod daemon;
 mod daemon_loop;
+mod faults;
 mod fidelity;
 mod hyper_ids;
 mod s3;
