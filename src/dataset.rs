@@ -24,6 +24,9 @@ pub const EMBEDDED_ORIGIN: &str = "(embedded diabetes.json)";
 const POINT_ID: &str = "point_id";
 const IS_TRAIN: &str = "is_train";
 const Y_TRUE: &str = "y_true";
+/// Larger values would overflow the sums of squares in the kernel and in R^2.
+const MAX_MAGNITUDE: f64 = 1e100;
+
 /// The columns that are not features.
 const RESERVED: [&str; 3] = [POINT_ID, IS_TRAIN, Y_TRUE];
 
@@ -104,17 +107,23 @@ impl Dataset {
     }
 
     pub fn from_file(path: &Path) -> Result<Dataset, DatasetError> {
-        let text = std::fs::read_to_string(path).map_err(|e| DatasetError {
+        let bytes = std::fs::read(path).map_err(|e| DatasetError {
             origin: path.display().to_string(),
             line: None,
             key: None,
             reason: e.to_string(),
         })?;
-        Dataset::parse(&text, &path.display().to_string())
+        Dataset::parse_bytes(&bytes, &path.display().to_string())
     }
 
     /// Parses newline-delimited JSON; `origin` names the source in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Dataset, DatasetError> {
+        Dataset::parse_bytes(text.as_bytes(), origin)
+    }
+
+    /// Parses newline-delimited JSON from bytes: UTF-8, with or without a byte-order
+    /// mark; `origin` names the source in errors.
+    pub fn parse_bytes(bytes: &[u8], origin: &str) -> Result<Dataset, DatasetError> {
         let err = |line: Option<usize>, key: Option<&str>, reason: String| DatasetError {
             origin: origin.to_string(),
             line,
@@ -122,7 +131,10 @@ impl Dataset {
             reason,
         };
         let mut rows = Rows::default();
-        for (idx, line) in text.lines().enumerate() {
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        for (idx, line) in bytes.split(|b| *b == b'\n').enumerate() {
+            let line = std::str::from_utf8(line)
+                .map_err(|e| err(Some(idx + 1), None, format!("not UTF-8 text: {e}")))?;
             if !line.trim().is_empty() {
                 rows.push(line)
                     .map_err(|(key, reason)| err(Some(idx + 1), key.as_deref(), reason))?;
@@ -194,6 +206,33 @@ impl Dataset {
     }
 }
 
+/// A JSON object's entries as written, a repeated key included (a map would keep
+/// only the last).
+struct Entries(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Entries, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Entries, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(Entries(entries))
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
+}
+
 /// The rows parsed so far.
 #[derive(Default)]
 struct Rows {
@@ -211,9 +250,16 @@ type RowError = (Option<String>, String);
 impl Rows {
     /// Adds one line; the first one decides the feature columns.
     fn push(&mut self, line: &str) -> Result<(), RowError> {
-        let row: Map<String, Value> =
+        let Entries(entries) =
             serde_json::from_str(line).map_err(|e| (None, format!("not a JSON object: {e}")))?;
         let at = |key: &str, reason: String| (Some(key.to_string()), reason);
+        let mut row = Map::new();
+        for (key, value) in entries {
+            if row.contains_key(&key) {
+                return Err(at(&key, "appears twice in the row".into()));
+            }
+            row.insert(key, value);
+        }
         if self.point_ids.is_empty() {
             self.feature_names = row
                 .keys()
@@ -239,8 +285,13 @@ impl Rows {
         let number = |key: &str| -> Result<f64, RowError> {
             let v = field(key)?;
             v.as_f64()
-                .filter(|x| x.is_finite())
-                .ok_or_else(|| at(key, format!("expected a finite number, got {v}")))
+                .filter(|x| x.abs() <= MAX_MAGNITUDE)
+                .ok_or_else(|| {
+                    at(
+                        key,
+                        format!("expected a finite number within ±{MAX_MAGNITUDE:e}, got {v}"),
+                    )
+                })
         };
         self.targets.push(number(Y_TRUE)?);
         for name in &self.feature_names {
@@ -347,7 +398,7 @@ mod tests {
         let bad_value = ROWS.replace(r#""a": 3.0"#, r#""a": "x""#);
         assert_eq!(
             parse_err(&bad_value),
-            "data set rows.json line 3: key `a`: expected a finite number, got \"x\""
+            "data set rows.json line 3: key `a`: expected a finite number within ±1e100, got \"x\""
         );
         let missing = ROWS.replace(r#""a": 2.0, "#, "");
         assert!(parse_err(&missing).starts_with("data set rows.json line 2: key `a`: missing"));
@@ -359,6 +410,22 @@ mod tests {
         );
         let dup = ROWS.replace(r#""point_id": 3"#, r#""point_id": 0"#);
         assert!(parse_err(&dup).contains("line 4: key `point_id`: duplicate"));
+        let twice = ROWS.replace(r#""a": 2.0"#, r#""a": 2.0, "a": 9.0"#);
+        assert!(parse_err(&twice).contains("line 2: key `a`: appears twice"));
+        let huge = ROWS.replace(r#""y_true": 5"#, r#""y_true": -1e300"#);
+        assert!(parse_err(&huge).contains("line 4: key `y_true`: expected a finite number within"));
+        let mut latin1 = ROWS.as_bytes().to_vec();
+        let at = ROWS.find("\"a\": 3.0").unwrap() + 1;
+        latin1[at] = 0xE9;
+        let err = Dataset::parse_bytes(&latin1, "rows.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("data set rows.json line 3: not UTF-8"),
+            "{err}"
+        );
+        let bom = [b"\xEF\xBB\xBF".as_slice(), ROWS.as_bytes()].concat();
+        assert_eq!(Dataset::parse_bytes(&bom, "bom").unwrap().n_rows(), 4);
         let not_json = ROWS.replace(r#"{"point_id": 1"#, r#"{point_id: 1"#);
         assert!(parse_err(&not_json).starts_with("data set rows.json line 2: not a JSON object"));
         let no_test = ROWS.replace("false", "true");

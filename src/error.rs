@@ -10,6 +10,7 @@ use crate::config::ConfigError;
 use crate::dataset::DatasetError;
 use crate::study::leaderboard::LeaderboardError;
 use crate::study::publish::PublishError;
+use crate::trial::BuildError;
 
 /// sysexits.h: the configuration is wrong. systemd is told not to restart on it.
 pub const EX_CONFIG: u8 = 78;
@@ -36,6 +37,15 @@ pub enum AppError {
     Leaderboard(#[from] LeaderboardError),
     #[error("writing to standard output: {0}")]
     Output(#[source] std::io::Error),
+}
+
+impl From<BuildError> for AppError {
+    fn from(e: BuildError) -> AppError {
+        match e {
+            BuildError::Dataset(e) => AppError::Dataset(e),
+            BuildError::Clock(e) => AppError::Startup(e),
+        }
+    }
 }
 
 impl AppError {

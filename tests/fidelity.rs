@@ -51,6 +51,7 @@ fn fits_match_scikit_learn_svr_within_1e_5_r2() {
         SolverSettings {
             tolerance: 1e-3.try_into().unwrap(),
             max_train_rows: 20_000.try_into().unwrap(),
+            max_fit_mib: 1024.try_into().unwrap(),
         },
     )
     .unwrap();

@@ -21,12 +21,13 @@ use crate::config::Settings;
 use crate::error::AppError;
 use crate::sink::SinkUrl;
 use crate::telemetry;
+use crate::trial;
 
 /// Runs the command the user asked for.
 pub fn execute(cli: Cli) -> Result<(), AppError> {
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
-        Command::CheckConfig => print(&settings.to_string()),
+        Command::CheckConfig => check_config(&settings),
         Command::Sql(args) => sql::run(settings, &args),
         Command::Once(args) => with_runtime(&settings, once::run(settings.clone(), args)),
         Command::Leaderboard(args) => {
@@ -38,6 +39,12 @@ pub fn execute(cli: Cli) -> Result<(), AppError> {
             block_on(run::run(settings, cli.config, log))
         }
     }
+}
+
+/// Runs every check `run` would before it opens the sink, then prints the settings.
+fn check_config(settings: &Settings) -> Result<(), AppError> {
+    trial::prepare(settings, chrono::Utc::now())?;
+    print(&settings.to_string())
 }
 
 /// Starts logging, then runs `command` on a fresh runtime.

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::daemon::schedule::{CronExpr, CronSchedule};
 use crate::dataset::DatasetSource;
 use crate::sink::{S3Settings, SinkSettings, SinkUrl};
-use crate::trial::sampler::{LogRange, SearchSpace};
+use crate::trial::sampler::{SearchSpace, Within};
 use crate::trial::trainer::SolverSettings;
 use values::{Bounded, DatabaseName, LogLevel, Seconds};
 
@@ -62,9 +62,9 @@ impl ScheduleSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchSettings {
-    pub gamma: LogRange,
-    pub c: LogRange,
-    pub epsilon: LogRange,
+    pub gamma: Within<-6, 4>,
+    pub c: Within<-6, 5>,
+    pub epsilon: Within<-6, 2>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
 }
@@ -72,9 +72,9 @@ pub struct SearchSettings {
 impl SearchSettings {
     pub fn space(&self) -> SearchSpace {
         SearchSpace {
-            gamma: self.gamma,
-            c: self.c,
-            epsilon: self.epsilon,
+            gamma: self.gamma.get(),
+            c: self.c.get(),
+            epsilon: self.epsilon.get(),
         }
     }
 }

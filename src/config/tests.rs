@@ -1,4 +1,5 @@
 use super::*;
+use crate::trial::sampler::LogRange;
 use std::io::Write;
 
 fn load_str(toml: &str) -> Result<Settings, ConfigError> {
@@ -14,8 +15,8 @@ fn range(min: f64, max: f64) -> LogRange {
 #[test]
 fn embedded_default_validates() {
     let s = Settings::load(None).unwrap();
-    assert_eq!(s.search().gamma, range(-2.0, 2.0));
-    assert_eq!(s.search().epsilon, range(-2.0, 0.0));
+    assert_eq!(s.search().gamma.get(), range(-2.0, 2.0));
+    assert_eq!(s.search().epsilon.get(), range(-2.0, 0.0));
     assert_eq!(s.schedule().trials_per_run.get(), 1);
     assert_eq!(s.dataset(), &DatasetSource::Embedded);
     assert_eq!(s.search().seed, None);
@@ -24,8 +25,8 @@ fn embedded_default_validates() {
 #[test]
 fn a_partial_file_overrides_only_its_keys() {
     let s = load_str("[search]\ngamma = [-1.0, 1.0]\nseed = 7\n").unwrap();
-    assert_eq!(s.search().gamma, range(-1.0, 1.0));
-    assert_eq!(s.search().c, range(-2.0, 2.0));
+    assert_eq!(s.search().gamma.get(), range(-1.0, 1.0));
+    assert_eq!(s.search().c.get(), range(-2.0, 2.0));
     assert_eq!(s.search().seed, Some(7));
 }
 
@@ -48,6 +49,9 @@ fn impossible_values_name_their_key() {
         ("[search]\nepsilon = [1.0, 1.0]\n", "search.epsilon"),
         ("[search]\ngamma = [nan, 1.0]\n", "search.gamma"),
         ("[search]\ngamma = [1.0]\n", "search.gamma"),
+        ("[search]\nc = [-2.0, 300.0]\n", "search.c"),
+        ("[search]\nc = [-2.0, 5.5]\n", "search.c"),
+        ("[search]\ngamma = [-7.0, 0.0]\n", "search.gamma"),
         ("[solver]\ntolerance = 0.0\n", "solver.tolerance"),
         ("[solver]\ntolerance = -1e-3\n", "solver.tolerance"),
         ("[schedule]\ncron = \"not a cron\"\n", "schedule.cron"),

@@ -172,14 +172,16 @@ impl fmt::Display for SinkUrl {
     }
 }
 
-/// A multipart part size in MiB, within S3's limits (5 MiB to 5 GiB).
+/// A multipart part size in MiB: S3's 5 MiB minimum to 1 GiB.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "f64", into = "f64")]
 pub struct PartSize(f64);
 
 impl PartSize {
     const MIN_MIB: f64 = 5.0;
-    const MAX_MIB: f64 = 5.0 * 1024.0;
+    /// S3 takes parts up to 5 GiB, but each upload holds a part in memory: 1 GiB
+    /// parts already reach S3's 5 TiB object limit within its 10,000 parts.
+    const MAX_MIB: f64 = 1024.0;
 
     pub fn bytes(self) -> usize {
         (self.0 * 1024.0 * 1024.0) as usize
@@ -193,7 +195,7 @@ impl TryFrom<f64> for PartSize {
             Ok(PartSize(mib))
         } else {
             Err(format!(
-                "must be {} to {} (S3's part limits), got {mib}",
+                "must be {} to {} MiB, got {mib}",
                 Self::MIN_MIB,
                 Self::MAX_MIB
             ))
@@ -222,12 +224,30 @@ impl TryFrom<Optional> for Endpoint {
     type Error = String;
     fn try_from(url: Optional) -> Result<Self, String> {
         if let Some(e) = url.get() {
-            if !(e.starts_with("http://") || e.starts_with("https://")) {
-                return Err(format!("expected an http:// or https:// URL, got {e:?}"));
-            }
+            check_endpoint(e)
+                .map_err(|why| format!("{why}; expected http(s)://host[:port], got {e:?}"))?;
         }
         Ok(Endpoint(url))
     }
+}
+
+/// What the S3 client will need of an endpoint URL: a scheme it speaks, a host, and a
+/// port that exists.
+fn check_endpoint(url: &str) -> Result<(), &'static str> {
+    let uri: http::Uri = url.parse().map_err(|_| "not a URL")?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err("not http or https");
+    }
+    let authority = uri.authority().ok_or("no host")?;
+    if authority.host().trim_matches(['[', ']']).is_empty() {
+        return Err("no host");
+    }
+    if let Some(port) = authority.as_str().rsplit_once(':').map(|(_, p)| p) {
+        if !port.ends_with(']') && port.parse::<u16>().map_or(true, |p| p == 0) {
+            return Err("the port is not 1 to 65535");
+        }
+    }
+    Ok(())
 }
 
 impl From<Endpoint> for Optional {
@@ -364,6 +384,29 @@ mod tests {
             "s3:b/p",
         ] {
             assert!(SinkUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn endpoints_are_checked_as_the_client_will_use_them() {
+        for good in [
+            "http://127.0.0.1:9000",
+            "https://s3.example.com",
+            "http://[::1]:9000",
+            "http://[::1]",
+        ] {
+            assert!(check_endpoint(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "http://",
+            "https://[::1",
+            "http://127.0.0.1:99999",
+            "http://h:0",
+            "ftp://h",
+            "h:9000",
+            "http://h:port",
+        ] {
+            assert!(check_endpoint(bad).is_err(), "{bad}");
         }
     }
 

@@ -18,15 +18,17 @@ pub(super) struct PartWriter {
 
 impl PartWriter {
     pub fn new(part_size: usize, tx: mpsc::Sender<Chunk>) -> PartWriter {
+        // The buffer grows with what is written: a small object never takes a whole
+        // part's memory.
         PartWriter {
-            buf: Vec::with_capacity(part_size),
+            buf: Vec::new(),
             part_size,
             tx,
         }
     }
 
     pub fn send(&mut self, last: bool) -> std::io::Result<()> {
-        let bytes = std::mem::replace(&mut self.buf, Vec::with_capacity(self.part_size));
+        let bytes = std::mem::take(&mut self.buf);
         self.tx
             .blocking_send(Chunk { bytes, last })
             .map_err(|_| std::io::Error::other("the upload stopped"))

@@ -62,6 +62,25 @@ impl HyperIdGenerator {
         }
     }
 
+    /// Whether ids can be stamped at `now`: from 2025-01-01T00:00Z for 2^41 ms (until
+    /// 2094). A clock outside that is refused at start rather than failing each trial.
+    pub fn check_clock(now: DateTime<Utc>) -> Result<(), String> {
+        let ms = now.timestamp_millis();
+        let first = EPOCH_MS as i64;
+        let last = first + (1i64 << TIME_BITS) - 1;
+        if (first..=last).contains(&ms) {
+            return Ok(());
+        }
+        let bound = |ms: i64| {
+            DateTime::from_timestamp_millis(ms).map_or_else(|| ms.to_string(), |t| t.to_rfc3339())
+        };
+        Err(format!(
+            "the clock reads {now}, outside the time hyper_ids can stamp ({} to {}); set the system clock",
+            bound(first),
+            bound(last)
+        ))
+    }
+
     /// The next id for a trial created at `now`.
     pub fn next(&self, now: DateTime<Utc>) -> HyperId {
         let now_ms = u64::try_from(now.timestamp_millis())
@@ -105,6 +124,16 @@ mod tests {
         assert_eq!(a.timestamp_ms(), t.timestamp_millis() as u64);
         assert_eq!(b.timestamp_ms(), t.timestamp_millis() as u64 + 1);
         assert!(a.get() > 0);
+    }
+
+    #[test]
+    fn clocks_outside_the_id_range_are_refused() {
+        assert!(HyperIdGenerator::check_clock(Utc::now()).is_ok());
+        for year in [1969, 2024, 2095, 2300] {
+            let t = Utc.with_ymd_and_hms(year, 6, 1, 0, 0, 0).unwrap();
+            let err = HyperIdGenerator::check_clock(t).unwrap_err();
+            assert!(err.contains("set the system clock"), "{err}");
+        }
     }
 
     #[test]

@@ -38,6 +38,31 @@ pub fn system_clock() -> Clock {
     Arc::new(Utc::now)
 }
 
+/// Why a pipeline could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Dataset(#[from] DatasetError),
+    #[error("{0}")]
+    Clock(String),
+}
+
+/// Every check that making a pipeline runs, short of opening the sink: the data set
+/// loads and is valid, its fit stays within the solver's bounds, and the clock can
+/// stamp trial ids. `svr-etl check-config` runs it too.
+pub fn prepare(settings: &Settings, now: DateTime<Utc>) -> Result<Trainer, BuildError> {
+    HyperIdGenerator::check_clock(now).map_err(BuildError::Clock)?;
+    let source = settings.dataset();
+    let dataset = Arc::new(source.load()?);
+    let trainer = Trainer::new(dataset, *settings.solver()).map_err(|reason| DatasetError {
+        origin: source.origin(),
+        line: None,
+        key: None,
+        reason,
+    })?;
+    Ok(trainer)
+}
+
 /// How a trial gets its parameters.
 #[derive(Debug, Clone, Copy)]
 pub enum Draw {
@@ -75,15 +100,14 @@ impl Pipeline {
         connect: &dyn Connect,
         ids: Arc<HyperIdGenerator>,
         clock: Clock,
-    ) -> Result<Pipeline, DatasetError> {
-        let source = settings.dataset();
-        let dataset = Arc::new(source.load()?);
-        let trainer = Trainer::new(dataset, *settings.solver()).map_err(|reason| DatasetError {
-            origin: source.origin(),
-            line: None,
-            key: None,
-            reason,
-        })?;
+    ) -> Result<Pipeline, BuildError> {
+        let trainer = {
+            let settings = settings.clone();
+            let now = clock();
+            tokio::task::spawn_blocking(move || prepare(&settings, now))
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?
+        };
         let sink = connect.open(settings.sink(), settings.s3()).await;
         Ok(Pipeline {
             trainer: Arc::new(trainer),

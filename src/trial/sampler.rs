@@ -34,6 +34,37 @@ impl From<LogRange> for [f64; 2] {
     }
 }
 
+/// A [`LogRange`] within `[MIN, MAX]`: how far a config key's range may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "[f64; 2]", into = "[f64; 2]")]
+pub struct Within<const MIN: i32, const MAX: i32>(LogRange);
+
+impl<const MIN: i32, const MAX: i32> Within<MIN, MAX> {
+    pub fn get(self) -> LogRange {
+        self.0
+    }
+}
+
+impl<const MIN: i32, const MAX: i32> TryFrom<[f64; 2]> for Within<MIN, MAX> {
+    type Error = String;
+    fn try_from(bounds: [f64; 2]) -> Result<Self, String> {
+        let range = LogRange::try_from(bounds)?;
+        if range.min < MIN as f64 || range.max > MAX as f64 {
+            return Err(format!(
+                "log10 exponents must lie within [{MIN}, {MAX}], got [{}, {}] (wider ranges allow fits that run for minutes; see the config file)",
+                range.min, range.max
+            ));
+        }
+        Ok(Within(range))
+    }
+}
+
+impl<const MIN: i32, const MAX: i32> From<Within<MIN, MAX>> for [f64; 2] {
+    fn from(w: Within<MIN, MAX>) -> [f64; 2] {
+        w.0.into()
+    }
+}
+
 impl LogRange {
     pub fn new(min: f64, max: f64) -> Result<LogRange, String> {
         if !(min.is_finite() && max.is_finite()) {

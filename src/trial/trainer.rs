@@ -26,8 +26,18 @@ use crate::error::panic_message;
 pub struct SolverSettings {
     /// Stopping tolerance (linfa calls it `eps`).
     pub tolerance: Positive,
-    /// Largest training set accepted, a bound on a fit's time and memory.
+    /// Largest training set accepted, a bound on a fit's time.
     pub max_train_rows: Bounded<2, { u32::MAX as u64 }>,
+    /// Memory one fit's kernel may take, in MiB.
+    pub max_fit_mib: Bounded<1, { 1 << 30 }>,
+}
+
+impl SolverSettings {
+    /// The memory a fit on `rows` training rows takes for its kernel: linfa-svm keeps
+    /// it as a dense rows x rows matrix of f64.
+    pub fn kernel_bytes(rows: usize) -> u128 {
+        (rows as u128) * (rows as u128) * 8
+    }
 }
 
 /// Why a fit produced no usable model.
@@ -65,8 +75,9 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// Fails when the training set is larger than `solver.max_train_rows`: a fit cannot
-    /// be interrupted, so its cost is bounded here, before any fit starts.
+    /// Fails when the training set is larger than `solver.max_train_rows`, or its kernel
+    /// than `solver.max_fit_mib`: a fit cannot be interrupted, so its cost is bounded
+    /// here, before any fit starts.
     pub fn new(dataset: Arc<Dataset>, solver: SolverSettings) -> Result<Trainer, String> {
         let train: Vec<usize> = dataset.train_indices().collect();
         if train.len() > solver.max_train_rows.get() {
@@ -74,6 +85,14 @@ impl Trainer {
                 "{} training rows exceed solver.max_train_rows = {}",
                 train.len(),
                 solver.max_train_rows.get()
+            ));
+        }
+        let kernel_mib = SolverSettings::kernel_bytes(train.len()) / (1 << 20);
+        if kernel_mib > solver.max_fit_mib.get() as u128 {
+            return Err(format!(
+                "a fit on {} training rows needs about {kernel_mib} MiB for its kernel, over solver.max_fit_mib = {}",
+                train.len(),
+                solver.max_fit_mib.get()
             ));
         }
         let train_x = dataset.features().select(Axis(0), &train);
@@ -176,6 +195,7 @@ mod tests {
         SolverSettings {
             tolerance: tolerance.try_into().unwrap(),
             max_train_rows: max_train_rows.try_into().unwrap(),
+            max_fit_mib: 1024.try_into().unwrap(),
         }
     }
 
@@ -201,8 +221,15 @@ mod tests {
 
     #[test]
     fn max_train_rows_bounds_the_fit() {
-        let solver = solver(1e-3, 100);
-        let err = Trainer::new(Arc::new(Dataset::embedded()), solver).unwrap_err();
+        let few_rows = solver(1e-3, 100);
+        let err = Trainer::new(Arc::new(Dataset::embedded()), few_rows).unwrap_err();
         assert!(err.contains("353 training rows"), "{err}");
+        // 353^2 doubles are just under 1 MiB.
+        let tight = SolverSettings {
+            max_fit_mib: 1.try_into().unwrap(),
+            ..solver(1e-3, 20_000)
+        };
+        assert!(Trainer::new(Arc::new(Dataset::embedded()), tight).is_ok());
+        assert_eq!(SolverSettings::kernel_bytes(12_000), 1_152_000_000);
     }
 }
