@@ -226,14 +226,34 @@ fn check_config_refuses_what_run_would_fail_on() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.toml");
     for (toml, code, needle) in [
-        ("[dataset]\npath = \"missing.json\"\n", 65, "data set missing.json"),
-        ("[s3]\nendpoint_url = \"http://\"\n", 78, "`s3.endpoint_url`"),
-        ("[s3]\nendpoint_url = \"https://[::1\"\n", 78, "`s3.endpoint_url`"),
-        ("[s3]\nendpoint_url = \"http://127.0.0.1:99999\"\n", 78, "`s3.endpoint_url`"),
+        (
+            "[dataset]\npath = \"missing.json\"\n",
+            65,
+            "data set missing.json",
+        ),
+        (
+            "[s3]\nendpoint_url = \"http://\"\n",
+            78,
+            "`s3.endpoint_url`",
+        ),
+        (
+            "[s3]\nendpoint_url = \"https://[::1\"\n",
+            78,
+            "`s3.endpoint_url`",
+        ),
+        (
+            "[s3]\nendpoint_url = \"http://127.0.0.1:99999\"\n",
+            78,
+            "`s3.endpoint_url`",
+        ),
         ("[sink]\npart_size_mib = 5120\n", 78, "`sink.part_size_mib`"),
         ("[sink]\nurl = \"s3:/bkt/p\"\n", 78, "`sink.url`"),
         ("[sink]\nurl = \"s3:bkt/p\"\n", 78, "`sink.url`"),
-        ("[schedule]\ncron = \"0 0 0 31 2 *\"\n", 78, "`schedule.cron`"),
+        (
+            "[schedule]\ncron = \"0 0 0 31 2 *\"\n",
+            78,
+            "`schedule.cron`",
+        ),
         ("[log]\nlevel = \"warning\"\n", 78, "`log.level`"),
         ("[search]\nc = [-2.0, 8.0]\n", 78, "`search.c`"),
     ] {
@@ -256,7 +276,10 @@ fn check_config_refuses_what_run_would_fail_on() {
 #[test]
 fn a_clock_outside_the_id_range_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
-    for (when, cmd) in [("2095-01-01 00:00:00", "once"), ("2024-06-01 00:00:00", "check-config")] {
+    for (when, cmd) in [
+        ("2095-01-01 00:00:00", "once"),
+        ("2024-06-01 00:00:00", "check-config"),
+    ] {
         let mut faked = std::process::Command::new("faketime");
         faked.current_dir(dir.path()).arg(when);
         let out = faked

@@ -136,6 +136,10 @@ impl Sink for Latency {
         self.inner.list(prefix).await
     }
 
+    async fn clean_stale(&self, age: Duration) -> Result<usize, SinkError> {
+        self.inner.clean_stale(age).await
+    }
+
     fn location(&self, key: &str) -> String {
         self.inner.location(key)
     }

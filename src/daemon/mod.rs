@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 pub use stats::Stats;
 
 use crate::config::Settings;
-use crate::error::AppError;
+use crate::error::{error_chain, AppError};
 use crate::sink::{Connect, Deadline};
 use crate::study::publish::publish_dataset;
 use crate::telemetry::LogHandle;
@@ -159,6 +159,7 @@ impl Daemon {
         if publish_dataset(&pipeline, &deadline).await? {
             tracing::info!(location = %pipeline.sink().location(""), "data set published");
         }
+        clean_up_after_crashes(&pipeline, deadline.timeout).await;
         let watchdog = inputs
             .notifier
             .watchdog_interval()
@@ -286,6 +287,24 @@ impl Daemon {
         };
         self.notifier.status(&self.stats.status_line());
         step
+    }
+}
+
+/// Removes what writes cut short by an earlier crash left behind: partial files, open
+/// multipart uploads. Anything younger than the upload deadline may belong to a writer
+/// still at work (another host on the same prefix) and stays.
+async fn clean_up_after_crashes(pipeline: &Pipeline, upload_timeout: Duration) {
+    let sink = pipeline.sink();
+    let cleaned = tokio::time::timeout(upload_timeout, sink.clean_stale(upload_timeout)).await;
+    match cleaned {
+        Ok(Ok(0)) => {}
+        Ok(Ok(removed)) => tracing::info!(
+            removed,
+            location = %sink.location(""),
+            "removed what writes cut short by an earlier crash left behind"
+        ),
+        Ok(Err(e)) => tracing::warn!(error = %error_chain(&e), "cleaning up after earlier crashes"),
+        Err(_) => tracing::warn!("cleaning up after earlier crashes: no answer in time"),
     }
 }
 

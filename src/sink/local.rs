@@ -8,6 +8,7 @@
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use rand::Rng;
@@ -84,6 +85,31 @@ impl Sink for LocalSink {
         })
         .await
         .expect("listing does not panic")
+    }
+
+    async fn clean_stale(&self, age: Duration) -> Result<usize, SinkError> {
+        let root = self.root.clone();
+        let location = self.location("");
+        tokio::task::spawn_blocking(move || {
+            let mut partials = Vec::new();
+            walk_partials(&root, &mut partials).map_err(|source| SinkError::Io {
+                op: "cleaning",
+                location,
+                source,
+            })?;
+            let mut removed = 0;
+            for path in partials {
+                let old = fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().is_ok_and(|e| e > age));
+                if old && fs::remove_file(&path).is_ok() {
+                    removed += 1;
+                }
+            }
+            Ok(removed)
+        })
+        .await
+        .expect("cleaning does not panic")
     }
 
     fn location(&self, key: &str) -> String {
@@ -170,6 +196,29 @@ fn write_partial(partial: &Path, body: BodyWriter) -> io::Result<u64> {
     Ok(out.count)
 }
 
+/// Whether a file name is one of our partial files.
+fn is_partial(name: &str) -> bool {
+    name.starts_with('.') && name.contains(".partial-")
+}
+
+/// Collects the partial files under `dir`.
+fn walk_partials(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            walk_partials(&entry.path(), out)?;
+        } else if is_partial(&entry.file_name().to_string_lossy()) {
+            out.push(entry.path());
+        }
+    }
+    Ok(())
+}
+
 /// Collects the keys of complete objects under `dir`, skipping partial files.
 fn walk(root: &Path, dir: &Path, keys: &mut Vec<String>) -> io::Result<()> {
     let entries = match fs::read_dir(dir) {
@@ -226,6 +275,27 @@ mod tests {
         assert_eq!(sink.get("a/b.json").await.unwrap().unwrap(), b"x\n");
         assert_eq!(sink.get("a/c.json").await.unwrap(), None);
         assert_eq!(sink.list("a/").await.unwrap(), ["a/b.json"]);
+    }
+
+    #[tokio::test]
+    async fn stale_partial_files_are_removed_and_fresh_ones_kept() {
+        let (dir, sink) = sink();
+        let sub = dir.path().join("fact/dt=2026-01-01");
+        fs::create_dir_all(&sub).unwrap();
+        let stale = sub.join(".1.json.partial-1-00000000");
+        fs::write(&stale, "half").unwrap();
+        let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+        File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let fresh = sub.join(".2.json.partial-1-00000001");
+        fs::write(&fresh, "in progress").unwrap();
+        fs::write(sub.join("3.json"), "whole").unwrap();
+        assert_eq!(sink.clean_stale(Duration::from_secs(60)).await.unwrap(), 1);
+        assert!(!stale.exists() && fresh.exists() && sub.join("3.json").exists());
     }
 
     #[tokio::test]

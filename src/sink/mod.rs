@@ -7,7 +7,6 @@
 
 pub mod keys;
 mod local;
-mod parts;
 mod s3;
 
 use std::fmt;
@@ -100,6 +99,11 @@ pub trait Sink: Send + Sync + fmt::Debug {
 
     /// Every key under `prefix`, sorted.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, SinkError>;
+
+    /// Removes what writes cut short by a crash left behind (never visible under a
+    /// key) and that is older than `age`, so no writer still in progress is touched.
+    /// Returns how many were removed.
+    async fn clean_stale(&self, age: Duration) -> Result<usize, SinkError>;
 
     /// The object's full address, for messages (`file:///…`, `s3://…`).
     fn location(&self, key: &str) -> String;

@@ -1,45 +1,19 @@
-//! S3 (and S3-compatible stores) as a sink, streaming without temporary files.
-//!
-//! The body writer runs on a blocking thread and hands full parts over a channel of
-//! one slot, so memory stays near a few parts whatever the object's size. An object
-//! that fits in one part goes up in one PutObject; a larger one becomes a multipart
-//! upload whose parts are sent as they fill, and which is aborted on any failure.
-//! Both carry `If-None-Match: *`, so an existing object is never replaced, and S3
-//! makes an object visible only once PutObject or CompleteMultipartUpload succeeds.
+//! Uploading one object: a single PutObject, or a multipart upload of the parts the
+//! body writer fills, each with `If-None-Match: *`, and what makes a retried request
+//! that finds its own first attempt a success.
 
-use std::time::Duration;
-
-use async_trait::async_trait;
-use aws_config::BehaviorVersion;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use aws_sdk_s3::Client;
-use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
-use aws_smithy_types::retry::RetryConfig;
-use aws_smithy_types::timeout::TimeoutConfig;
 use md5::{Digest, Md5};
 use tokio::sync::mpsc;
 
-use super::parts::{Chunk, PartWriter};
-use super::{BodyWriter, CountingWriter, Deadline, S3Settings, Sink, SinkError, Written};
-
-/// Regions for stores that have none; S3-compatible servers accept any.
-const FALLBACK_REGION: &str = "us-east-1";
-/// How long aborting a multipart upload may take. After a cancellation the process is
-/// about to exit, so this is short; a lifecycle rule removes what an abort missed.
-const ABORT_TIMEOUT: Duration = Duration::from_secs(1);
-
-#[derive(Debug, Clone)]
-pub struct S3Sink {
-    client: Client,
-    bucket: String,
-    prefix: String,
-    part_size: usize,
-}
+use super::parts::Chunk;
+use super::{S3Sink, ABORT_TIMEOUT};
+use crate::sink::{Deadline, Sink, SinkError};
 
 /// Why an upload stopped early.
-enum Stop {
+pub(super) enum Stop {
     /// The body writer ended without finishing; its own error says why.
     WriterGone,
     Failed(SinkError),
@@ -52,93 +26,6 @@ impl From<SinkError> for Stop {
 }
 
 impl S3Sink {
-    /// Builds the client from aws-config's default chain (environment, profile,
-    /// IMDSv2 instance role) and `settings`. Makes no request.
-    pub async fn new(
-        bucket: String,
-        prefix: String,
-        settings: &S3Settings,
-        part_size: usize,
-    ) -> S3Sink {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            // The SDK sets no timeouts by default: against a frozen server a request
-            // would hang for ever. Setting a timeout config replaces all defaults, so
-            // the connect timeout is set here too. The per-object deadline on top of
-            // these is the caller's.
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .read_timeout(Duration::from_secs(30))
-                    .operation_attempt_timeout(Duration::from_secs(60))
-                    .build(),
-            )
-            .retry_config(RetryConfig::standard().with_max_attempts(4));
-        if let Some(region) = settings.region.get() {
-            loader = loader.region(aws_config::Region::new(region.to_string()));
-        } else if settings.endpoint_url.get().is_some() {
-            loader = loader.region(aws_config::Region::new(FALLBACK_REGION));
-        }
-        let shared = loader.load().await;
-        let mut config = aws_sdk_s3::config::Builder::from(&shared)
-            .force_path_style(settings.force_path_style)
-            // The default retry quota is spent after about 25 consecutive failures and
-            // then refills only on success, so a daemon that lived through an outage
-            // would stop retrying for good. This bucket refills with time as well.
-            .retry_partition(
-                RetryPartition::custom("svr-etl")
-                    .token_bucket(TokenBucket::builder().refill_rate(1.0).build())
-                    .build(),
-            );
-        if let Some(endpoint) = settings.endpoint_url.get() {
-            config = config.endpoint_url(endpoint);
-        }
-        S3Sink {
-            client: Client::from_conf(config.build()),
-            bucket,
-            prefix,
-            part_size,
-        }
-    }
-
-    fn full_key(&self, key: &str) -> String {
-        if self.prefix.is_empty() {
-            key.to_string()
-        } else {
-            format!("{}/{key}", self.prefix)
-        }
-    }
-
-    fn remote<E>(&self, op: &'static str, key: &str, err: SdkError<E>) -> SinkError
-    where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    {
-        let location = self.location(key);
-        let status = err.raw_response().map(|r| r.status().as_u16());
-        let code = err
-            .as_service_error()
-            .and_then(|e| e.code().map(str::to_string));
-        // 412: the If-None-Match: * precondition failed, the key is taken.
-        if status == Some(412) || code.as_deref() == Some("PreconditionFailed") {
-            return SinkError::Exists { location };
-        }
-        // The SDK's own rendering of a service error includes the raw response; the
-        // code, message and status say all a reader of the log needs.
-        let message = match (&code, err.as_service_error().and_then(|e| e.message())) {
-            (Some(code), Some(text)) => format!("{code}: {text}"),
-            (Some(code), None) => code.clone(),
-            _ => DisplayErrorContext(&err).to_string(),
-        };
-        let message = match status {
-            Some(status) => format!("{message} (HTTP {status})"),
-            None => message,
-        };
-        SinkError::Remote {
-            op,
-            location,
-            message,
-        }
-    }
-
     /// Sends the chunks as they arrive: one PutObject, or a multipart upload.
     async fn upload(
         &self,
@@ -302,7 +189,7 @@ impl S3Sink {
 
     /// [`S3Sink::upload`] until the deadline's timeout or cancellation. Either way the
     /// upload future is dropped, and the caller aborts what it left open.
-    async fn upload_within(
+    pub(super) async fn upload_within(
         &self,
         key: &str,
         chunks: &mut mpsc::Receiver<Chunk>,
@@ -325,7 +212,7 @@ impl S3Sink {
         }
     }
 
-    async fn abort(&self, key: &str, upload_id: &str) {
+    pub(super) async fn abort(&self, key: &str, upload_id: &str) {
         let request = self
             .client
             .abort_multipart_upload()
@@ -365,109 +252,5 @@ fn etag_of(digests: &[[u8; 16]]) -> String {
             let joined: Vec<u8> = parts.iter().flatten().copied().collect();
             format!("{}-{}", hex(&Md5::digest(&joined)), parts.len())
         }
-    }
-}
-
-#[async_trait]
-impl Sink for S3Sink {
-    async fn create(
-        &self,
-        key: &str,
-        body: BodyWriter,
-        deadline: &Deadline,
-    ) -> Result<Written, SinkError> {
-        let (tx, mut rx) = mpsc::channel(1);
-        let part_size = self.part_size;
-        let writer = tokio::task::spawn_blocking(move || {
-            let mut out = CountingWriter {
-                inner: PartWriter::new(part_size, tx),
-                count: 0,
-            };
-            body(&mut out)?;
-            out.inner.send(true)?;
-            Ok::<u64, std::io::Error>(out.count)
-        });
-        let mut upload_id = None;
-        let uploaded = self
-            .upload_within(key, &mut rx, &mut upload_id, deadline)
-            .await;
-        // Unblocks the writer if the upload stopped early.
-        drop(rx);
-        let written = writer.await;
-        if let Some(id) = upload_id {
-            self.abort(key, &id).await;
-        }
-        let writer_error = |source| SinkError::Io {
-            op: "writing",
-            location: self.location(key),
-            source,
-        };
-        match (uploaded, written) {
-            (Ok(()), Ok(Ok(bytes))) => Ok(Written {
-                location: self.location(key),
-                bytes,
-            }),
-            // An upload that failed first is the cause; the writer then only saw the
-            // channel close.
-            (Err(Stop::Failed(e)), _) => Err(e),
-            (_, Ok(Err(source))) => Err(writer_error(source)),
-            (_, Err(join)) => Err(writer_error(std::io::Error::other(join.to_string()))),
-            (Err(Stop::WriterGone), Ok(Ok(_))) => {
-                unreachable!("a writer that finished sent its last chunk")
-            }
-        }
-    }
-
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, SinkError> {
-        let got = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(self.full_key(key))
-            .send()
-            .await;
-        match got {
-            Ok(out) => {
-                let bytes = out.body.collect().await.map_err(|e| SinkError::Remote {
-                    op: "GetObject",
-                    location: self.location(key),
-                    message: e.to_string(),
-                })?;
-                Ok(Some(bytes.into_bytes().to_vec()))
-            }
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
-            Err(e) => Err(self.remote("GetObject", key, e)),
-        }
-    }
-
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, SinkError> {
-        let strip = if self.prefix.is_empty() {
-            0
-        } else {
-            self.prefix.len() + 1
-        };
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(self.full_key(prefix))
-            .into_paginator()
-            .send();
-        let mut keys = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.remote("ListObjectsV2", prefix, e))?;
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key())
-                    .map(|k| k[strip..].to_string()),
-            );
-        }
-        keys.sort();
-        Ok(keys)
-    }
-
-    fn location(&self, key: &str) -> String {
-        format!("s3://{}/{}", self.bucket, self.full_key(key))
     }
 }
