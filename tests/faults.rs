@@ -189,3 +189,136 @@ async fn forty_seconds_frozen_misreports_no_trial() {
     assert_runs_alternate(&log);
     assert_all_landed(&moto, &bucket, &ran).await;
 }
+
+/// A data set whose fact objects span two 5 MiB parts: many test rows, few training
+/// rows, so fits stay fast.
+fn large_data_set(path: &std::path::Path, rows: usize) {
+    let mut text = String::new();
+    for i in 0..rows {
+        let x = i as f64 / rows as f64;
+        text.push_str(&format!(
+            "{{\"point_id\":{i},\"is_train\":{},\"a\":{x},\"b\":{},\"y_true\":{}}}\n",
+            i % 500 == 0,
+            (x * 7.0).sin(),
+            (x * 3.0).cos() * 100.0
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// Checks every visible object of one sink: each fact object whole, each hyper record
+/// parses, and each ok one has its fact object. Returns the number of ok trials.
+fn check_visible(objects: &[(String, String)], rows: usize) -> usize {
+    let keys: BTreeSet<&str> = objects.iter().map(|(k, _)| k.as_str()).collect();
+    let mut ok = 0;
+    for (key, text) in objects {
+        let name = key.rsplit('/').next().unwrap();
+        assert!(!name.starts_with('.'), "partial file visible: {key}");
+        if key.contains("fact/") {
+            assert_eq!(ndjson(text).len(), rows, "{key} is cut short");
+        } else if key.contains("hyper/") {
+            let record = ndjson(text).remove(0);
+            if record["status"] == "ok" {
+                let fact = key.replacen("hyper/", "fact/", 1);
+                assert!(keys.contains(fact.as_str()), "{key} without {fact}");
+                ok += 1;
+            }
+        }
+    }
+    ok
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hundred_kill_9s_leave_nothing_half_visible() {
+    use rand::{Rng, SeedableRng};
+    let moto = Moto::start();
+    let bucket = moto.bucket().await;
+    let dir = tempfile::tempdir().unwrap();
+    let rows = 110_000;
+    large_data_set(&dir.path().join("rows.json"), rows);
+    let local = dir.path().join("out");
+    let config = |sink: &str, upload_timeout: u32| {
+        format!(
+            "[schedule]\ncron = \"* * * * * *\"\ntrials_per_run = 2\n[dataset]\npath = \"rows.json\"\n[sink]\nurl = \"{sink}\"\npart_size_mib = 5\nupload_timeout_secs = {upload_timeout}\n"
+        )
+    };
+    let start = |sink: &str, upload_timeout: u32| {
+        std::fs::write(
+            dir.path().join("svr-etl.toml"),
+            config(sink, upload_timeout),
+        )
+        .unwrap();
+        let mut cmd = svr_etl(dir.path());
+        moto.env(&mut cmd);
+        cmd.args(["run", "--config", "svr-etl.toml"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let s3_url = format!("s3://{bucket}/p");
+    let local_url = local.display().to_string();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    for i in 0..100 {
+        let sink = if i % 2 == 0 { &local_url } else { &s3_url };
+        let mut child = start(sink, 120);
+        // Half the kills land at any moment, half while a run writes.
+        if i % 4 < 2 {
+            std::thread::sleep(Duration::from_millis(rng.gen_range(200..2500)));
+        } else {
+            let stderr = BufReader::new(child.stderr.take().unwrap());
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                for line in stderr.lines().map_while(Result::ok) {
+                    if line.contains("run started") {
+                        let _ = tx.send(());
+                    }
+                }
+            });
+            let _ = rx.recv_timeout(Duration::from_secs(20));
+            std::thread::sleep(Duration::from_millis(rng.gen_range(0..900)));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    let mut objects = Vec::new();
+    for key in crate::helper::files_under(&local) {
+        let text = std::fs::read_to_string(local.join(&key)).unwrap();
+        objects.push((key, text));
+    }
+    let partials_before = objects.iter().filter(|(k, _)| k.contains("/.")).count();
+    objects.retain(|(k, _)| !k.contains("/."));
+    let local_ok = check_visible(&objects, rows);
+    let mut objects = Vec::new();
+    for key in moto.keys(&bucket, "p/").await {
+        let text = String::from_utf8(moto.get(&bucket, &key).await).unwrap();
+        objects.push((key, text));
+    }
+    let s3_ok = check_visible(&objects, rows);
+    let open_before = moto.open_uploads(&bucket).await;
+
+    // One clean start on each sink removes what the kills left behind.
+    std::thread::sleep(Duration::from_millis(1100));
+    for sink in [&local_url, &s3_url] {
+        let mut child = start(sink, 1);
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        for line in stderr.lines().map_while(Result::ok) {
+            if line.contains("started") {
+                break;
+            }
+        }
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+        assert!(child.wait().unwrap().success());
+    }
+    let partials_after: Vec<String> = crate::helper::files_under(&local)
+        .into_iter()
+        .filter(|k| k.contains("/."))
+        .collect();
+    println!(
+        "100 kill -9s: {local_ok} ok trials on the local sink, {s3_ok} on S3, all whole; {partials_before} partial files and {open_before} open uploads left, none after a clean start"
+    );
+    assert!(local_ok > 10 && s3_ok > 10, "{local_ok} {s3_ok}");
+    assert!(partials_after.is_empty(), "{partials_after:?}");
+    assert_eq!(moto.open_uploads(&bucket).await, 0);
+}

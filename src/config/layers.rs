@@ -15,11 +15,24 @@ pub const DEFAULT_TOML: &str = include_str!("../../config/svr-etl.toml");
 
 const ENV_PREFIX: &str = "SVR_ETL__";
 
-/// Merges the layers into one TOML table.
-pub fn merge(path: Option<&Path>) -> Result<toml::Value, config::ConfigError> {
+/// The user's file, read and parsed here first: TOML's own errors name the line and
+/// column where the `config` crate's do not.
+pub fn read_user_file(path: &Path) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let bad = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..bad].iter().filter(|b| **b == b'\n').count() + 1;
+        format!("line {line}: not UTF-8 text")
+    })?;
+    toml::from_str::<toml::Table>(&text).map_err(|e| e.to_string())?;
+    Ok(text)
+}
+
+/// Merges the layers, the user's file given as its text, into one TOML table.
+pub fn merge(user_file: Option<&str>) -> Result<toml::Value, config::ConfigError> {
     let mut builder = Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
-    if let Some(p) = path {
-        builder = builder.add_source(File::from(p).format(FileFormat::Toml).required(true));
+    if let Some(text) = user_file {
+        builder = builder.add_source(File::from_str(text, FileFormat::Toml));
     }
     let merged: Value = builder
         .add_source(EnvLayer::from_process())

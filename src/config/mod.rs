@@ -28,6 +28,8 @@ pub use layers::DEFAULT_TOML;
 /// A configuration that failed to load or validate; the message names the file and key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error("config {origin}: {reason}")]
+    Unreadable { origin: String, reason: String },
     #[error("config {origin}: {source}")]
     Load {
         origin: String,
@@ -125,7 +127,14 @@ impl Settings {
             Some(p) => p.display().to_string(),
             None => "(embedded default)".to_string(),
         };
-        let merged = layers::merge(path).map_err(|source| ConfigError::Load {
+        let text = path
+            .map(layers::read_user_file)
+            .transpose()
+            .map_err(|reason| ConfigError::Unreadable {
+                origin: origin.clone(),
+                reason,
+            })?;
+        let merged = layers::merge(text.as_deref()).map_err(|source| ConfigError::Load {
             origin: origin.clone(),
             source: Box::new(source),
         })?;
