@@ -8,6 +8,7 @@ mod cli;
 mod config_corpus;
 mod daemon;
 mod daemon_loop;
+mod datasets;
 mod faults;
 mod fidelity;
 mod hyper_ids;
