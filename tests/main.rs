@@ -12,5 +12,6 @@ mod datasets;
 mod faults;
 mod fidelity;
 mod hyper_ids;
+mod journal;
 mod s3;
 mod systemd;
