@@ -54,7 +54,7 @@ fn malformed_data_sets_are_refused_with_one_line_naming_where() {
         ("NaN", GOOD.replace("4.0", "NaN").into_bytes(), "line 4"),
         (
             "cut short",
-            GOOD[..GOOD.len() - 20].as_bytes().to_vec(),
+            GOOD.as_bytes()[..GOOD.len() - 20].to_vec(),
             "line 4",
         ),
         (
