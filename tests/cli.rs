@@ -297,6 +297,18 @@ fn a_clock_outside_the_id_range_is_refused_at_start() {
 }
 
 #[test]
+fn a_missing_data_set_object_is_written_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("svr-etl-output/data/data.json");
+    for _ in 0..2 {
+        let out = svr_etl(dir.path()).arg("once").output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(ndjson(&std::fs::read_to_string(&data).unwrap()).len(), 442);
+        std::fs::remove_file(&data).unwrap();
+    }
+}
+
+#[test]
 fn environment_overrides_keys() {
     let dir = tempfile::tempdir().unwrap();
     let out = svr_etl(dir.path())
