@@ -86,3 +86,84 @@ fn fits_match_scikit_learn_svr_within_1e_5_r2() {
         fx.configs.len()
     );
 }
+
+#[derive(Deserialize)]
+struct ExactFixture {
+    sets: Vec<ExactSet>,
+}
+
+#[derive(Deserialize)]
+struct ExactSet {
+    name: String,
+    path: String,
+    configs: Vec<ExactConfig>,
+}
+
+#[derive(Deserialize)]
+struct ExactConfig {
+    gamma: f64,
+    #[serde(rename = "C")]
+    c: f64,
+    epsilon: f64,
+    support: Vec<usize>,
+    dual_coef: Vec<f64>,
+    intercept: f64,
+    n_iter: usize,
+    predictions: Vec<f64>,
+    test_r2: f64,
+}
+
+#[test]
+fn the_exact_engine_is_scikit_learn_to_the_last_bit() {
+    use svr_etl::trial::trainer::exact::{Distances, SvrParams};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("tests/fixtures/exact_svr.json")).unwrap();
+    let fx: ExactFixture = serde_json::from_str(&text).unwrap();
+    let (mut configs, mut identical, mut worst_r2) = (0, 0, 0.0f64);
+    for set in &fx.sets {
+        let data = Dataset::from_file(&root.join(&set.path)).unwrap();
+        let train: Vec<usize> = data.train_indices().collect();
+        let train_x = data.features().select(ndarray::Axis(0), &train);
+        let train_y: Vec<f64> = train.iter().map(|i| data.targets()[*i]).collect();
+        let dist = Distances::new(&train_x, data.features());
+        let test: Vec<usize> = data.test_indices().collect();
+        for cfg in &set.configs {
+            let params = SvrParams {
+                gamma: cfg.gamma,
+                c: cfg.c,
+                epsilon: cfg.epsilon,
+                tolerance: 1e-3,
+            };
+            let model = params
+                .check()
+                .unwrap()
+                .fit(&dist, &train_y, &mut || false)
+                .unwrap();
+            let pred = model.predict(&dist);
+            let truth: Vec<f64> = test.iter().map(|i| data.targets()[*i]).collect();
+            let test_pred: Vec<f64> = test.iter().map(|i| pred[*i]).collect();
+            let r2 = svr_etl::trial::metrics::r_squared(&truth, &test_pred);
+            worst_r2 = worst_r2.max((r2 - cfg.test_r2).abs());
+            let same = model.support == cfg.support
+                && model.dual_coef == cfg.dual_coef
+                && model.intercept == cfg.intercept
+                && model.iterations == cfg.n_iter
+                && pred == cfg.predictions;
+            if !same && identical == configs {
+                eprintln!(
+                    "first difference: {} gamma={} C={} epsilon={}: iterations {} vs {}, intercept {} vs {}, {} vs {} support vectors",
+                    set.name, cfg.gamma, cfg.c, cfg.epsilon, model.iterations, cfg.n_iter,
+                    model.intercept, cfg.intercept, model.support.len(), cfg.support.len()
+                );
+            }
+            identical += usize::from(same);
+            configs += 1;
+        }
+    }
+    eprintln!(
+        "exact engine: {identical} of {configs} bit-identical, worst |delta test R^2| {worst_r2:e}"
+    );
+    assert!(configs >= 200);
+    assert!(worst_r2 <= 1e-9, "{worst_r2}");
+    assert_eq!(identical, configs);
+}

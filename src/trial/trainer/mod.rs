@@ -4,6 +4,8 @@
 //! (see the comments in [`Trainer::fit`]) and turns every way a fit can go wrong,
 //! panics included, into a [`FitError`], so one bad fit never takes the process down.
 
+pub mod exact;
+
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;

@@ -1,0 +1,111 @@
+//! The exact engine: epsilon-SVR with the RBF kernel, solved as libsvm solves it in
+//! scikit-learn, so that coefficients, intercept, iteration count and predictions are
+//! scikit-learn's to the last bit on the CPUs measured.
+//!
+//! Shaped as linfa's estimators are: [`SvrParams`] are checked into [`ValidSvrParams`],
+//! whose `fit` returns an [`SvrModel`] that can only predict. The per-data-set work
+//! ([`Distances`]) is done once and shared by every fit. A fit asks a stop function
+//! every 1,000 iterations, so a deadline or a shutdown can end it.
+//!
+//! The algorithm is libsvm's (Copyright (c) 2000-2009 Chih-Chung Chang and Chih-Jen
+//! Lin, BSD-3-Clause), as scikit-learn ships it; their notice is in NOTICE.
+
+mod kernel;
+mod solver;
+
+pub use kernel::Distances;
+pub use solver::Stopped;
+
+use kernel::KernelRows;
+
+/// Hyperparameters, unchecked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SvrParams {
+    pub gamma: f64,
+    pub c: f64,
+    pub epsilon: f64,
+    /// The solver's stopping tolerance (libsvm's `eps`).
+    pub tolerance: f64,
+}
+
+/// Hyperparameters that a fit can use.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ValidSvrParams(SvrParams);
+
+impl SvrParams {
+    pub fn check(self) -> Result<ValidSvrParams, String> {
+        for (name, v) in [
+            ("gamma", self.gamma),
+            ("C", self.c),
+            ("tolerance", self.tolerance),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(format!("{name} must be a finite number above 0, got {v}"));
+            }
+        }
+        if !(self.epsilon.is_finite() && self.epsilon >= 0.0) {
+            return Err(format!(
+                "epsilon must be a finite number of at least 0, got {}",
+                self.epsilon
+            ));
+        }
+        Ok(ValidSvrParams(self))
+    }
+}
+
+/// A fitted model: support vectors (as training-row indices), their coefficients and
+/// the intercept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SvrModel {
+    gamma: f64,
+    pub support: Vec<usize>,
+    pub dual_coef: Vec<f64>,
+    pub intercept: f64,
+    pub iterations: usize,
+}
+
+impl ValidSvrParams {
+    /// Fits on the training rows `dist` was made from, with targets `y`.
+    pub fn fit(
+        &self,
+        dist: &Distances,
+        y: &[f64],
+        stop: &mut dyn FnMut() -> bool,
+    ) -> Result<SvrModel, Stopped> {
+        let p = self.0;
+        let q = KernelRows::new(dist, p.gamma);
+        let solution = solver::solve(q, y, p.c, p.epsilon, p.tolerance, stop)?;
+        let (support, dual_coef) = solution
+            .coef
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.abs() > 0.0)
+            .map(|(i, c)| (i, *c))
+            .unzip();
+        Ok(SvrModel {
+            gamma: p.gamma,
+            support,
+            dual_coef,
+            intercept: -solution.rho,
+            iterations: solution.iterations,
+        })
+    }
+}
+
+impl SvrModel {
+    /// Predictions for every row `dist` knows, in row order: the kernel sum over the
+    /// support vectors in their order, then the intercept, as the reference sums.
+    pub fn predict(&self, dist: &Distances) -> Vec<f64> {
+        let rho = -self.intercept;
+        (0..dist.n_rows())
+            .map(|r| {
+                let d = dist.to_train(r);
+                let mut sum = 0.0;
+                for (sv, coef) in self.support.iter().zip(&self.dual_coef) {
+                    sum += coef * (-self.gamma * d[*sv]).exp();
+                }
+                sum - rho
+            })
+            .collect()
+    }
+}

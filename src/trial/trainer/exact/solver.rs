@@ -1,0 +1,448 @@
+//! The SMO solver of libsvm for epsilon-SVR (Fan, Chen and Lin, JMLR 6 (2005)
+//! 1889-1918), as scikit-learn ships it: second-order working-set selection, shrinking
+//! with its counter, unshrinking and gradient reconstruction, and the kernel kept as f32
+//! while gradients and multipliers are f64. Each step follows the reference's order of
+//! floating-point operations, so that the solution is the same to the last bit.
+//!
+//! The problem has 2n variables: `alpha+` for i < n and `alpha-` for i >= n, with
+//! labels +1 and -1 and linear terms `epsilon - y` and `epsilon + y`.
+
+use super::kernel::KernelRows;
+
+/// The reference's "small positive" for non-positive curvature.
+const TAU: f64 = 1e-12;
+
+/// Why the solver stopped before converging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped {
+    pub iterations: usize,
+}
+
+/// A converged solution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Solution {
+    /// `alpha+ - alpha-` per training row.
+    pub coef: Vec<f64>,
+    pub rho: f64,
+    pub iterations: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    Lower,
+    Upper,
+    Free,
+}
+
+struct Smo<'k> {
+    q: KernelRows<'k>,
+    l: usize,
+    active_size: usize,
+    y: Vec<i8>,
+    g: Vec<f64>,
+    g_bar: Vec<f64>,
+    alpha: Vec<f64>,
+    status: Vec<Bound>,
+    p: Vec<f64>,
+    active_set: Vec<usize>,
+    c: f64,
+    eps: f64,
+    unshrink: bool,
+    /// Two rows of Q, as the reference hands out two buffers in turn.
+    buf_i: Vec<f32>,
+    buf_j: Vec<f32>,
+}
+
+/// Solves epsilon-SVR for targets `y` on the kernel `q`. `stop` is asked every 1,000
+/// iterations whether to give up (a deadline, a shutdown).
+pub fn solve(
+    q: KernelRows<'_>,
+    y: &[f64],
+    c: f64,
+    epsilon: f64,
+    eps: f64,
+    stop: &mut dyn FnMut() -> bool,
+) -> Result<Solution, Stopped> {
+    let n = y.len();
+    let l = 2 * n;
+    let mut p = Vec::with_capacity(l);
+    p.extend(y.iter().map(|yi| epsilon - yi));
+    p.extend(y.iter().map(|yi| epsilon + yi));
+    let mut labels = vec![1i8; n];
+    labels.extend(std::iter::repeat_n(-1i8, n));
+    let mut smo = Smo {
+        q,
+        l,
+        active_size: l,
+        y: labels,
+        // All multipliers start at 0, at their lower bound: G = p and G_bar = 0.
+        g: p.clone(),
+        g_bar: vec![0.0; l],
+        alpha: vec![0.0; l],
+        status: vec![Bound::Lower; l],
+        p,
+        active_set: (0..l).collect(),
+        c,
+        eps,
+        unshrink: false,
+        buf_i: vec![0.0; l],
+        buf_j: vec![0.0; l],
+    };
+    let iterations = smo.optimize(stop)?;
+    let rho = smo.calculate_rho();
+    let mut alpha = vec![0.0; l];
+    for k in 0..l {
+        alpha[smo.active_set[k]] = smo.alpha[k];
+    }
+    let coef = (0..n).map(|i| alpha[i] - alpha[i + n]).collect();
+    Ok(Solution {
+        coef,
+        rho,
+        iterations,
+    })
+}
+
+impl Smo<'_> {
+    fn optimize(&mut self, stop: &mut dyn FnMut() -> bool) -> Result<usize, Stopped> {
+        let mut iter = 0usize;
+        let mut counter = self.l.min(1000) + 1;
+        loop {
+            if iter.is_multiple_of(1000) && stop() {
+                return Err(Stopped { iterations: iter });
+            }
+            counter -= 1;
+            if counter == 0 {
+                counter = self.l.min(1000);
+                self.do_shrinking();
+            }
+            let (i, j) = match self.select_working_set() {
+                Some(pair) => pair,
+                None => {
+                    self.reconstruct_gradient();
+                    self.active_size = self.l;
+                    match self.select_working_set() {
+                        Some(pair) => {
+                            counter = 1;
+                            pair
+                        }
+                        None => return Ok(iter),
+                    }
+                }
+            };
+            iter += 1;
+            self.update(i, j);
+        }
+    }
+
+    fn update_status(&mut self, i: usize) {
+        self.status[i] = if self.alpha[i] >= self.c {
+            Bound::Upper
+        } else if self.alpha[i] <= 0.0 {
+            Bound::Lower
+        } else {
+            Bound::Free
+        };
+    }
+
+    fn upper(&self, i: usize) -> bool {
+        self.status[i] == Bound::Upper
+    }
+
+    fn lower(&self, i: usize) -> bool {
+        self.status[i] == Bound::Lower
+    }
+
+    /// The pair (i, j) to optimize next, or `None` when the stopping criterion holds.
+    fn select_working_set(&mut self) -> Option<(usize, usize)> {
+        let mut gmax = f64::NEG_INFINITY;
+        let mut gmax2 = f64::NEG_INFINITY;
+        let mut gmax_idx = None;
+        let mut gmin_idx = None;
+        let mut obj_diff_min = f64::INFINITY;
+        for t in 0..self.active_size {
+            if self.y[t] == 1 {
+                if !self.upper(t) && -self.g[t] >= gmax {
+                    gmax = -self.g[t];
+                    gmax_idx = Some(t);
+                }
+            } else if !self.lower(t) && self.g[t] >= gmax {
+                gmax = self.g[t];
+                gmax_idx = Some(t);
+            }
+        }
+        let mut q_i = std::mem::take(&mut self.buf_i);
+        if let Some(i) = gmax_idx {
+            self.q.column(i, self.active_size, &mut q_i);
+        }
+        let (qd_i, y_i) = gmax_idx.map_or((0.0, 0.0), |i| (self.q.qd(i), f64::from(self.y[i])));
+        for (j, &q_ij) in q_i.iter().enumerate().take(self.active_size) {
+            let (grad_diff, sign) = if self.y[j] == 1 {
+                if self.lower(j) {
+                    continue;
+                }
+                if self.g[j] >= gmax2 {
+                    gmax2 = self.g[j];
+                }
+                (gmax + self.g[j], -1.0)
+            } else {
+                if self.upper(j) {
+                    continue;
+                }
+                if -self.g[j] >= gmax2 {
+                    gmax2 = -self.g[j];
+                }
+                (gmax - self.g[j], 1.0)
+            };
+            if grad_diff > 0.0 {
+                let quad_coef = qd_i + self.q.qd(j) + sign * 2.0 * y_i * f64::from(q_ij);
+                let obj_diff = if quad_coef > 0.0 {
+                    -(grad_diff * grad_diff) / quad_coef
+                } else {
+                    -(grad_diff * grad_diff) / TAU
+                };
+                if obj_diff <= obj_diff_min {
+                    gmin_idx = Some(j);
+                    obj_diff_min = obj_diff;
+                }
+            }
+        }
+        self.buf_i = q_i;
+        if gmax + gmax2 < self.eps {
+            return None;
+        }
+        Some((gmax_idx?, gmin_idx?))
+    }
+
+    /// Solves the two-variable subproblem on (i, j) and updates the gradients.
+    fn update(&mut self, i: usize, j: usize) {
+        let mut q_i = std::mem::take(&mut self.buf_i);
+        let mut q_j = std::mem::take(&mut self.buf_j);
+        self.q.column(i, self.active_size, &mut q_i);
+        self.q.column(j, self.active_size, &mut q_j);
+        let c = self.c;
+        let (old_i, old_j) = (self.alpha[i], self.alpha[j]);
+        let (qd_i, qd_j) = (self.q.qd(i), self.q.qd(j));
+        let q_ij = f64::from(2.0 * q_i[j]);
+        if self.y[i] != self.y[j] {
+            let mut quad_coef = qd_i + qd_j + q_ij;
+            if quad_coef <= 0.0 {
+                quad_coef = TAU;
+            }
+            let delta = (-self.g[i] - self.g[j]) / quad_coef;
+            let diff = old_i - old_j;
+            let (mut a_i, mut a_j) = (old_i + delta, old_j + delta);
+            if diff > 0.0 {
+                if a_j < 0.0 {
+                    a_j = 0.0;
+                    a_i = diff;
+                }
+            } else if a_i < 0.0 {
+                a_i = 0.0;
+                a_j = -diff;
+            }
+            // Both bounds are C, so the reference's `diff > C_i - C_j` is `diff > 0`.
+            if diff > 0.0 {
+                if a_i > c {
+                    a_i = c;
+                    a_j = c - diff;
+                }
+            } else if a_j > c {
+                a_j = c;
+                a_i = c + diff;
+            }
+            self.alpha[i] = a_i;
+            self.alpha[j] = a_j;
+        } else {
+            let mut quad_coef = qd_i + qd_j - q_ij;
+            if quad_coef <= 0.0 {
+                quad_coef = TAU;
+            }
+            let delta = (self.g[i] - self.g[j]) / quad_coef;
+            let sum = old_i + old_j;
+            let (mut a_i, mut a_j) = (old_i - delta, old_j + delta);
+            if sum > c {
+                if a_i > c {
+                    a_i = c;
+                    a_j = sum - c;
+                }
+            } else if a_j < 0.0 {
+                a_j = 0.0;
+                a_i = sum;
+            }
+            if sum > c {
+                if a_j > c {
+                    a_j = c;
+                    a_i = sum - c;
+                }
+            } else if a_i < 0.0 {
+                a_i = 0.0;
+                a_j = sum;
+            }
+            self.alpha[i] = a_i;
+            self.alpha[j] = a_j;
+        }
+
+        let delta_i = self.alpha[i] - old_i;
+        let delta_j = self.alpha[j] - old_j;
+        for k in 0..self.active_size {
+            self.g[k] += f64::from(q_i[k]) * delta_i + f64::from(q_j[k]) * delta_j;
+        }
+        self.buf_i = q_i;
+        self.buf_j = q_j;
+
+        let (was_upper_i, was_upper_j) = (self.upper(i), self.upper(j));
+        self.update_status(i);
+        self.update_status(j);
+        if was_upper_i != self.upper(i) {
+            self.move_g_bar(i, was_upper_i);
+        }
+        if was_upper_j != self.upper(j) {
+            self.move_g_bar(j, was_upper_j);
+        }
+    }
+
+    /// Takes `C * Q_k` out of G_bar (`k` left its upper bound) or adds it.
+    fn move_g_bar(&mut self, k: usize, was_upper: bool) {
+        let mut q_k = std::mem::take(&mut self.buf_i);
+        self.q.column(k, self.l, &mut q_k);
+        let c = self.c;
+        if was_upper {
+            for (g, q) in self.g_bar.iter_mut().zip(&q_k) {
+                *g -= c * f64::from(*q);
+            }
+        } else {
+            for (g, q) in self.g_bar.iter_mut().zip(&q_k) {
+                *g += c * f64::from(*q);
+            }
+        }
+        self.buf_i = q_k;
+    }
+
+    fn reconstruct_gradient(&mut self) {
+        if self.active_size == self.l {
+            return;
+        }
+        let (active, l) = (self.active_size, self.l);
+        for j in active..l {
+            self.g[j] = self.g_bar[j] + self.p[j];
+        }
+        let nr_free = (0..active)
+            .filter(|&j| self.status[j] == Bound::Free)
+            .count();
+        let mut q = std::mem::take(&mut self.buf_i);
+        // The reference picks whichever loop touches fewer kernel entries; the two
+        // sum in different orders, so the choice is kept.
+        if nr_free * l > 2 * active * (l - active) {
+            for i in active..l {
+                self.q.column(i, active, &mut q);
+                for (j, q_j) in q.iter().enumerate().take(active) {
+                    if self.status[j] == Bound::Free {
+                        self.g[i] += self.alpha[j] * f64::from(*q_j);
+                    }
+                }
+            }
+        } else {
+            for i in 0..active {
+                if self.status[i] == Bound::Free {
+                    self.q.column(i, l, &mut q);
+                    let alpha_i = self.alpha[i];
+                    for (g, q_j) in self.g[active..l].iter_mut().zip(&q[active..l]) {
+                        *g += alpha_i * f64::from(*q_j);
+                    }
+                }
+            }
+        }
+        self.buf_i = q;
+    }
+
+    fn be_shrunk(&self, i: usize, gmax1: f64, gmax2: f64) -> bool {
+        if self.upper(i) {
+            if self.y[i] == 1 {
+                -self.g[i] > gmax1
+            } else {
+                -self.g[i] > gmax2
+            }
+        } else if self.lower(i) {
+            if self.y[i] == 1 {
+                self.g[i] > gmax2
+            } else {
+                self.g[i] > gmax1
+            }
+        } else {
+            false
+        }
+    }
+
+    fn do_shrinking(&mut self) {
+        let mut gmax1 = f64::NEG_INFINITY;
+        let mut gmax2 = f64::NEG_INFINITY;
+        for i in 0..self.active_size {
+            let g = self.g[i];
+            let (up, low) = if self.y[i] == 1 { (-g, g) } else { (g, -g) };
+            // For y = +1: not upper feeds Gmax1 with -G, not lower feeds Gmax2 with G;
+            // for y = -1 the roles of the bounds swap.
+            let (feeds_1, feeds_2) = if self.y[i] == 1 {
+                (!self.upper(i), !self.lower(i))
+            } else {
+                (!self.lower(i), !self.upper(i))
+            };
+            if feeds_1 && up >= gmax1 {
+                gmax1 = up;
+            }
+            if feeds_2 && low >= gmax2 {
+                gmax2 = low;
+            }
+        }
+        if !self.unshrink && gmax1 + gmax2 <= self.eps * 10.0 {
+            self.unshrink = true;
+            self.reconstruct_gradient();
+            self.active_size = self.l;
+        }
+        let mut i = 0;
+        while i < self.active_size {
+            if self.be_shrunk(i, gmax1, gmax2) {
+                self.active_size -= 1;
+                while self.active_size > i {
+                    if !self.be_shrunk(self.active_size, gmax1, gmax2) {
+                        self.swap_index(i, self.active_size);
+                        break;
+                    }
+                    self.active_size -= 1;
+                }
+            }
+            i += 1;
+        }
+    }
+
+    fn swap_index(&mut self, i: usize, j: usize) {
+        self.q.swap(i, j);
+        self.y.swap(i, j);
+        self.g.swap(i, j);
+        self.status.swap(i, j);
+        self.alpha.swap(i, j);
+        self.p.swap(i, j);
+        self.active_set.swap(i, j);
+        self.g_bar.swap(i, j);
+    }
+
+    fn calculate_rho(&self) -> f64 {
+        let mut nr_free = 0usize;
+        let (mut ub, mut lb, mut sum_free) = (f64::INFINITY, f64::NEG_INFINITY, 0.0);
+        for i in 0..self.active_size {
+            let y_g = f64::from(self.y[i]) * self.g[i];
+            match (self.status[i], self.y[i] == 1) {
+                (Bound::Upper, false) | (Bound::Lower, true) => ub = ub.min(y_g),
+                (Bound::Upper, true) | (Bound::Lower, false) => lb = lb.max(y_g),
+                (Bound::Free, _) => {
+                    nr_free += 1;
+                    sum_free += y_g;
+                }
+            }
+        }
+        if nr_free > 0 {
+            sum_free / nr_free as f64
+        } else {
+            (ub + lb) / 2.0
+        }
+    }
+}
