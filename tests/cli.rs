@@ -255,7 +255,7 @@ fn check_config_refuses_what_run_would_fail_on() {
             "`schedule.cron`",
         ),
         ("[log]\nlevel = \"warning\"\n", 78, "`log.level`"),
-        ("[search]\nc = [-2.0, 8.0]\n", 78, "`search.c`"),
+        ("[search]\nc = [-2.0, 11.0]\n", 78, "`search.c`"),
     ] {
         std::fs::write(&path, toml).unwrap();
         for cmd in ["check-config", "once"] {

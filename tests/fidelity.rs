@@ -49,7 +49,9 @@ fn fits_match_scikit_learn_svr_within_1e_5_r2() {
     let trainer = Trainer::new(
         Arc::new(Dataset::embedded()),
         SolverSettings {
+            engine: svr_etl::trial::trainer::Engine::LinfaSvm,
             tolerance: 1e-3.try_into().unwrap(),
+            max_fit_secs: 600.0.try_into().unwrap(),
             max_train_rows: 20_000.try_into().unwrap(),
             max_fit_mib: 1024.try_into().unwrap(),
         },
@@ -59,7 +61,9 @@ fn fits_match_scikit_learn_svr_within_1e_5_r2() {
     let mut worst = 0.0f64;
     for cfg in &fx.configs {
         let params = TrialParams::new(cfg.gamma, cfg.c, cfg.epsilon).unwrap();
-        let out = trainer.fit(&params).unwrap();
+        let out = trainer
+            .fit(&params, &tokio_util::sync::CancellationToken::new())
+            .unwrap();
         let delta = (out.test_r2 - cfg.test_r2).abs();
         worst = worst.max(delta);
         assert!(

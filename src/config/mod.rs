@@ -20,7 +20,7 @@ use crate::daemon::schedule::{CronExpr, CronSchedule};
 use crate::dataset::DatasetSource;
 use crate::sink::{S3Settings, SinkSettings, SinkUrl};
 use crate::trial::sampler::{SearchSpace, Within};
-use crate::trial::trainer::SolverSettings;
+use crate::trial::trainer::{Engine, SolverSettings};
 use values::{Bounded, DatabaseName, LogLevel, Seconds};
 
 pub use layers::DEFAULT_TOML;
@@ -65,7 +65,7 @@ impl ScheduleSettings {
 #[serde(deny_unknown_fields)]
 pub struct SearchSettings {
     pub gamma: Within<-6, 4>,
-    pub c: Within<-6, 5>,
+    pub c: Within<-6, 10>,
     pub epsilon: Within<-6, 2>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
@@ -156,6 +156,17 @@ impl Settings {
 
     /// Rules that span keys or need the clock.
     fn check(&self) -> Result<(), (&'static str, String)> {
+        // linfa-svm cannot be stopped once started; past C = 10^5 its fits run for
+        // minutes (see the config file). The exact engine stops at max_fit_secs.
+        if self.solver.engine == Engine::LinfaSvm && self.search.c.get().max() > 5.0 {
+            return Err((
+                "search.c",
+                format!(
+                    "must stay within [-6, 5] with solver.engine = \"linfa-svm\", whose fits cannot be stopped; got max {}",
+                    self.search.c.get().max()
+                ),
+            ));
+        }
         let schedule = self.schedule.schedule();
         let now = Utc::now();
         match schedule.next_after(now) {

@@ -50,7 +50,11 @@ fn impossible_values_name_their_key() {
         ("[search]\ngamma = [nan, 1.0]\n", "search.gamma"),
         ("[search]\ngamma = [1.0]\n", "search.gamma"),
         ("[search]\nc = [-2.0, 300.0]\n", "search.c"),
-        ("[search]\nc = [-2.0, 5.5]\n", "search.c"),
+        ("[search]\nc = [-2.0, 10.5]\n", "search.c"),
+        (
+            "[search]\nc = [-2.0, 5.5]\n[solver]\nengine = \"linfa-svm\"\n",
+            "search.c",
+        ),
         ("[search]\ngamma = [-7.0, 0.0]\n", "search.gamma"),
         ("[solver]\ntolerance = 0.0\n", "solver.tolerance"),
         ("[solver]\ntolerance = -1e-3\n", "solver.tolerance"),

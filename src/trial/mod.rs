@@ -196,15 +196,17 @@ impl Pipeline {
         }
     }
 
-    /// The fit, on a blocking thread. A fit cannot be interrupted: at cancellation the
-    /// trial stops waiting for it, and its thread finishes unobserved.
+    /// The fit, on a blocking thread. At cancellation the exact engine stops within
+    /// about a thousand solver iterations; linfa-svm cannot be interrupted, so the trial
+    /// stops waiting for it and its thread finishes unobserved.
     async fn fit(
         &self,
         params: TrialParams,
         cancel: &CancellationToken,
     ) -> Result<FitOutcome, FitError> {
         let trainer = self.trainer.clone();
-        let fit = tokio::task::spawn_blocking(move || trainer.fit(&params));
+        let token = cancel.clone();
+        let fit = tokio::task::spawn_blocking(move || trainer.fit(&params, &token));
         tokio::select! {
             joined = fit => joined.unwrap_or_else(|e| Err(FitError::Panicked(e.to_string()))),
             _ = cancel.cancelled() => Err(FitError::Cancelled),

@@ -1,33 +1,45 @@
-//! Fitting: an RBF epsilon-SVR (linfa-svm) on the training rows, predictions for all.
+//! Fitting: an RBF epsilon-SVR on the training rows, predictions for all.
 //!
-//! The only module that touches linfa types. It owns the quirks of linfa-svm 0.8.1
-//! (see the comments in [`Trainer::fit`]) and turns every way a fit can go wrong,
-//! panics included, into a [`FitError`], so one bad fit never takes the process down.
+//! Two engines: [`exact`], libsvm's solver as scikit-learn runs it, cancellable at a
+//! deadline; and linfa-svm (`linfa.rs`, the only place that touches linfa types).
+//! [`Trainer`] keeps what a data set costs once, bounds a fit before it starts, and
+//! turns every way a fit can go wrong, panics included, into a [`FitError`], so one
+//! bad fit never takes the process down.
 
 pub mod exact;
+mod linfa;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
 
-use linfa::prelude::*;
-use linfa_svm::Svm;
 use ndarray::{Array1, Array2, Axis};
-
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
 use super::metrics::r_squared;
 use super::sampler::TrialParams;
-use crate::config::values::{Bounded, Positive};
+use crate::config::values::{Bounded, Positive, Seconds};
 use crate::dataset::Dataset;
 use crate::error::panic_message;
+
+/// Which solver fits (`solver.engine`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Engine {
+    Exact,
+    LinfaSvm,
+}
 
 /// `[solver]`: how the SMO solver runs.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SolverSettings {
-    /// Stopping tolerance (linfa calls it `eps`).
+    pub engine: Engine,
+    /// Stopping tolerance (libsvm's and linfa's `eps`).
     pub tolerance: Positive,
+    /// A fit still running after this long ends as a failed trial (exact engine).
+    pub max_fit_secs: Seconds<false>,
     /// Largest training set accepted, a bound on a fit's time.
     pub max_train_rows: Bounded<2, { u32::MAX as u64 }>,
     /// Memory one fit's kernel may take, in MiB.
@@ -35,17 +47,22 @@ pub struct SolverSettings {
 }
 
 impl SolverSettings {
-    /// The memory a fit on `rows` training rows takes for its kernel: linfa-svm keeps
-    /// it as a dense rows x rows matrix of f64.
-    pub fn kernel_bytes(rows: usize) -> u128 {
-        (rows as u128) * (rows as u128) * 8
+    /// The memory a fit on `n_train` training rows of a data set of `rows` rows takes at
+    /// most: linfa-svm keeps a dense n_train^2 kernel of f64; the exact engine keeps the
+    /// data set's distances in f64 and fills kernel rows of f32 as the solver asks.
+    pub fn fit_bytes(&self, n_train: usize, rows: usize) -> u128 {
+        let n = n_train as u128;
+        match self.engine {
+            Engine::LinfaSvm => n * n * 8,
+            Engine::Exact => exact::Distances::bytes_for(n_train, rows) + n * n * 4,
+        }
     }
 }
 
 /// Why a fit produced no usable model.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FitError {
-    #[error("linfa-svm rejected the parameters: {0}")]
+    #[error("the engine rejected the parameters: {0}")]
     Rejected(String),
     #[error("the fit panicked: {0}")]
     Panicked(String),
@@ -53,6 +70,8 @@ pub enum FitError {
     NonFinite(String),
     #[error("cancelled at shutdown")]
     Cancelled,
+    #[error("stopped after {secs} s (solver.max_fit_secs) at {iterations} iterations")]
+    TimedOut { secs: f64, iterations: usize },
 }
 
 /// A fitted trial: predictions for every data point, in data set order.
@@ -74,6 +93,8 @@ pub struct Trainer {
     // gathered once into their own contiguous array.
     train_y: Array1<f64>,
     solver: SolverSettings,
+    /// The exact engine's per-data-set work; `None` for linfa-svm.
+    distances: Option<exact::Distances>,
 }
 
 impl Trainer {
@@ -89,21 +110,24 @@ impl Trainer {
                 solver.max_train_rows.get()
             ));
         }
-        let kernel_mib = SolverSettings::kernel_bytes(train.len()) / (1 << 20);
-        if kernel_mib > solver.max_fit_mib.get() as u128 {
+        let fit_mib = solver.fit_bytes(train.len(), dataset.n_rows()) / (1 << 20);
+        if fit_mib > solver.max_fit_mib.get() as u128 {
             return Err(format!(
-                "a fit on {} training rows needs about {kernel_mib} MiB for its kernel, over solver.max_fit_mib = {}",
+                "a fit on {} training rows needs about {fit_mib} MiB, over solver.max_fit_mib = {}",
                 train.len(),
                 solver.max_fit_mib.get()
             ));
         }
         let train_x = dataset.features().select(Axis(0), &train);
         let train_y = dataset.targets().select(Axis(0), &train);
+        let distances = (solver.engine == Engine::Exact)
+            .then(|| exact::Distances::new(&train_x, dataset.features()));
         Ok(Trainer {
             dataset,
             train_x,
             train_y,
             solver,
+            distances,
         })
     }
 
@@ -118,19 +142,30 @@ impl Trainer {
     /// What, beyond the data and the search ranges, decides a fit's score: part of the
     /// study fingerprint, so that changing it starts a new study.
     pub fn describe(&self) -> String {
-        format!(
-            "kernel=rbf;solver_tol={:?};shrinking=false",
-            self.solver.tolerance.get()
-        )
+        let tol = self.solver.tolerance.get();
+        match self.solver.engine {
+            // As trials of the linfa-svm engine have always been fingerprinted.
+            Engine::LinfaSvm => format!("kernel=rbf;solver_tol={tol:?};shrinking=false"),
+            Engine::Exact => format!("engine=exact;kernel=rbf;solver_tol={tol:?};shrinking=true"),
+        }
     }
 
     /// Fits one configuration. Blocking and CPU-bound: call it off the async workers.
-    pub fn fit(&self, params: &TrialParams) -> Result<FitOutcome, FitError> {
+    /// The exact engine stops at `cancel` or after `solver.max_fit_secs`; linfa-svm
+    /// cannot be stopped.
+    pub fn fit(
+        &self,
+        params: &TrialParams,
+        cancel: &CancellationToken,
+    ) -> Result<FitOutcome, FitError> {
         let started = Instant::now();
+        let deadline = started + self.solver.max_fit_secs.get();
         // linfa-svm 0.8.1 panics (index out of bounds in solver_smo) on some inputs;
         // the panic is contained here and reported as a failed trial.
-        let predicted = panic::catch_unwind(AssertUnwindSafe(|| self.fit_predict(params)))
-            .map_err(|payload| FitError::Panicked(panic_message(payload.as_ref())))??;
+        let predicted = panic::catch_unwind(AssertUnwindSafe(|| {
+            self.fit_predict(params, cancel, deadline)
+        }))
+        .map_err(|payload| FitError::Panicked(panic_message(payload.as_ref())))??;
         let fit_ms = started.elapsed().as_secs_f64() * 1e3;
         let (predictions, n_support) = predicted;
         if let Some(i) = predictions.iter().position(|p| !p.is_finite()) {
@@ -155,27 +190,43 @@ impl Trainer {
         })
     }
 
-    fn fit_predict(&self, params: &TrialParams) -> Result<(Vec<f64>, usize), FitError> {
-        // - c_svr's epsilon must always be given: without it linfa trains with a loss
-        //   tube of 0.1 rather than what was drawn.
-        // - gaussian_kernel(w) is exp(-|x-y|^2 / w), so the width is 1/gamma.
-        // - The default solver tolerance is 1e-7; scikit-learn's is 1e-3.
-        // - shrinking(true) is one of the paths that panics in 0.8.1, and without it the
-        //   results match scikit-learn's SVR to about 1e-5 in R^2.
-        let rbf_width = 1.0 / params.gamma();
-        let valid = Svm::<f64, f64>::params()
-            .c_svr(params.c(), Some(params.epsilon()))
-            .gaussian_kernel(rbf_width)
-            .eps(self.solver.tolerance.get())
-            .shrinking(false)
-            .check()
-            .map_err(|e| FitError::Rejected(e.to_string()))?;
-        let train = DatasetBase::new(self.train_x.view(), self.train_y.view());
-        let model = valid
-            .fit(&train)
-            .map_err(|e| FitError::Rejected(e.to_string()))?;
-        let predictions = model.predict(self.dataset.features());
-        Ok((predictions.to_vec(), model.nsupport()))
+    /// Predictions for every row and the number of support vectors.
+    fn fit_predict(
+        &self,
+        params: &TrialParams,
+        cancel: &CancellationToken,
+        deadline: Instant,
+    ) -> Result<(Vec<f64>, usize), FitError> {
+        let Some(distances) = &self.distances else {
+            return linfa::fit_predict(
+                &self.train_x,
+                &self.train_y,
+                self.dataset.features(),
+                params,
+                self.solver.tolerance.get(),
+            );
+        };
+        let valid = exact::SvrParams {
+            gamma: params.gamma(),
+            c: params.c(),
+            epsilon: params.epsilon(),
+            tolerance: self.solver.tolerance.get(),
+        }
+        .check()
+        .map_err(FitError::Rejected)?;
+        let y = self.train_y.as_slice().expect("gathered contiguous");
+        let mut stop = || cancel.is_cancelled() || Instant::now() >= deadline;
+        let model = valid.fit(distances, y, &mut stop).map_err(|stopped| {
+            if cancel.is_cancelled() {
+                FitError::Cancelled
+            } else {
+                FitError::TimedOut {
+                    secs: self.solver.max_fit_secs.get().as_secs_f64(),
+                    iterations: stopped.iterations,
+                }
+            }
+        })?;
+        Ok((model.predict(distances), model.support.len()))
     }
 
     fn r_squared_split(&self, predictions: &[f64]) -> (f64, f64) {
@@ -193,45 +244,83 @@ impl Trainer {
 mod tests {
     use super::*;
 
-    fn solver(tolerance: f64, max_train_rows: u64) -> SolverSettings {
+    fn solver(engine: Engine, max_train_rows: u64, max_fit_mib: u64) -> SolverSettings {
         SolverSettings {
-            tolerance: tolerance.try_into().unwrap(),
+            engine,
+            tolerance: 1e-3.try_into().unwrap(),
+            max_fit_secs: 10.0.try_into().unwrap(),
             max_train_rows: max_train_rows.try_into().unwrap(),
-            max_fit_mib: 1024.try_into().unwrap(),
+            max_fit_mib: max_fit_mib.try_into().unwrap(),
         }
     }
 
-    fn trainer() -> Trainer {
-        let solver = solver(1e-3, 20_000);
-        Trainer::new(Arc::new(Dataset::embedded()), solver).unwrap()
+    fn trainer(engine: Engine) -> Trainer {
+        Trainer::new(Arc::new(Dataset::embedded()), solver(engine, 20_000, 1024)).unwrap()
     }
 
     #[test]
-    fn a_good_fit_predicts_every_point() {
-        let out = trainer()
-            .fit(&TrialParams::new(16.391207, 40.452183, 0.17571951).unwrap())
-            .unwrap();
-        assert_eq!(out.predictions.len(), 442);
-        // The seed pipeline's best published trial scored 0.5548645916432509.
+    fn a_good_fit_predicts_every_point_on_both_engines() {
+        let params = TrialParams::new(16.391207, 40.452183, 0.17571951).unwrap();
+        for engine in [Engine::Exact, Engine::LinfaSvm] {
+            let out = trainer(engine)
+                .fit(&params, &CancellationToken::new())
+                .unwrap();
+            assert_eq!(out.predictions.len(), 442);
+            // The seed pipeline's best published trial scored 0.5548645916432509.
+            assert!(
+                (out.test_r2 - 0.5548645916432509).abs() < 1e-4,
+                "{}",
+                out.test_r2
+            );
+            assert!(out.n_support > 0 && out.n_support <= 353);
+        }
+    }
+
+    #[test]
+    fn the_exact_engine_stops_at_cancellation_and_at_its_deadline() {
+        // C = 1e8 runs for minutes.
+        let params = TrialParams::new(10.0, 1e8, 0.01).unwrap();
+        let cancelled = CancellationToken::new();
+        cancelled.cancel();
+        let err = trainer(Engine::Exact).fit(&params, &cancelled).unwrap_err();
+        assert_eq!(err, FitError::Cancelled);
+        let quick = SolverSettings {
+            max_fit_secs: 0.2.try_into().unwrap(),
+            ..solver(Engine::Exact, 20_000, 1024)
+        };
+        let trainer = Trainer::new(Arc::new(Dataset::embedded()), quick).unwrap();
+        let started = Instant::now();
+        let err = trainer.fit(&params, &CancellationToken::new()).unwrap_err();
         assert!(
-            (out.test_r2 - 0.5548645916432509).abs() < 1e-4,
-            "{}",
-            out.test_r2
+            started.elapsed().as_secs_f64() < 2.0,
+            "{:?}",
+            started.elapsed()
         );
-        assert!(out.n_support > 0 && out.n_support <= 353);
+        assert!(matches!(err, FitError::TimedOut { .. }), "{err}");
+        assert!(err.to_string().contains("solver.max_fit_secs"), "{err}");
     }
 
     #[test]
-    fn max_train_rows_bounds_the_fit() {
-        let few_rows = solver(1e-3, 100);
+    fn the_fit_is_bounded_before_it_starts() {
+        let few_rows = solver(Engine::Exact, 100, 1024);
         let err = Trainer::new(Arc::new(Dataset::embedded()), few_rows).unwrap_err();
         assert!(err.contains("353 training rows"), "{err}");
-        // 353^2 doubles are just under 1 MiB.
-        let tight = SolverSettings {
-            max_fit_mib: 1.try_into().unwrap(),
-            ..solver(1e-3, 20_000)
-        };
-        assert!(Trainer::new(Arc::new(Dataset::embedded()), tight).is_ok());
-        assert_eq!(SolverSettings::kernel_bytes(12_000), 1_152_000_000);
+        // 353^2 doubles are just under 1 MiB: linfa-svm fits in 1 MiB, the exact
+        // engine's distances and f32 kernel do not.
+        assert!(Trainer::new(
+            Arc::new(Dataset::embedded()),
+            solver(Engine::LinfaSvm, 20_000, 1)
+        )
+        .is_ok());
+        let err = Trainer::new(
+            Arc::new(Dataset::embedded()),
+            solver(Engine::Exact, 20_000, 1),
+        )
+        .unwrap_err();
+        assert!(err.contains("solver.max_fit_mib"), "{err}");
+        assert_eq!(
+            solver(Engine::LinfaSvm, 2, 1).fit_bytes(12_000, 12_000),
+            1_152_000_000
+        );
     }
 }

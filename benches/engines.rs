@@ -1,0 +1,132 @@
+//! Cost per trial of the fitting engines: the exact engine and linfa-svm against
+//! scikit-learn's SVR (benches/sklearn_fit_peer.py), same data set, same
+//! configurations, same run, one thread each. A trial here is a fit on the 353
+//! training rows and predictions for all 442 rows.
+//!
+//!     pip install scikit-learn==1.9.1
+//!     cargo bench --bench engines
+//!
+//! Under `cargo test` it fits three configurations with both engines as a smoke test.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+use svr_etl::dataset::Dataset;
+use svr_etl::trial::sampler::TrialParams;
+use svr_etl::trial::trainer::{Engine, SolverSettings, Trainer};
+use tokio_util::sync::CancellationToken;
+
+const REPEATS: usize = 5;
+
+fn solver(engine: Engine) -> SolverSettings {
+    SolverSettings {
+        engine,
+        tolerance: 1e-3.try_into().unwrap(),
+        max_fit_secs: 600.0.try_into().unwrap(),
+        max_train_rows: 20_000.try_into().unwrap(),
+        max_fit_mib: 4096.try_into().unwrap(),
+    }
+}
+
+/// Configurations drawn log-uniform from `ranges` (log10 of gamma, C, epsilon).
+fn configs(ranges: [(f64, f64); 3], n: usize, seed: u64) -> Vec<[f64; 3]> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| ranges.map(|(lo, hi)| 10f64.powf(rng.gen_range(lo..hi))))
+        .collect()
+}
+
+/// Median seconds per trial of each configuration, on `engine`.
+fn ours(engine: Engine, configs: &[[f64; 3]], repeats: usize) -> Vec<f64> {
+    let trainer = Trainer::new(Arc::new(Dataset::embedded()), solver(engine)).unwrap();
+    let cancel = CancellationToken::new();
+    configs
+        .iter()
+        .map(|[g, c, e]| {
+            let params = TrialParams::new(*g, *c, *e).unwrap();
+            let mut times: Vec<f64> = (0..repeats)
+                .map(|_| {
+                    let start = Instant::now();
+                    trainer.fit(&params, &cancel).unwrap();
+                    start.elapsed().as_secs_f64()
+                })
+                .collect();
+            times.sort_by(f64::total_cmp);
+            times[times.len() / 2]
+        })
+        .collect()
+}
+
+fn sklearn(configs: &[[f64; 3]]) -> Vec<f64> {
+    let mut child = Command::new("python3")
+        .arg("benches/sklearn_fit_peer.py")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let job =
+        serde_json::json!({"path": "assets/diabetes.json", "configs": configs, "repeats": REPEATS});
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(job.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the peer failed (pip install scikit-learn)"
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect()
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).unwrap();
+    if !std::env::args().any(|a| a == "--bench") {
+        let few = configs([(-2.0, 2.0), (-2.0, 2.0), (-2.0, 0.0)], 3, 1);
+        let exact = ours(Engine::Exact, &few, 1);
+        let linfa = ours(Engine::LinfaSvm, &few, 1);
+        println!(
+            "smoke: exact {:.4} s, linfa-svm {:.4} s per trial",
+            median(&exact),
+            median(&linfa)
+        );
+        return;
+    }
+    let bands = [
+        ("default", [(-2.0, 2.0), (-2.0, 2.0), (-2.0, 0.0)]),
+        ("wide", [(-4.0, 3.0), (-3.0, 4.0), (-4.0, 1.0)]),
+    ];
+    println!("per trial (fit on 353 rows + predict 442), median over configurations, one thread");
+    for (i, (band, ranges)) in bands.into_iter().enumerate() {
+        let cfgs = configs(ranges, 100, 10 + i as u64);
+        let sk = sklearn(&cfgs);
+        let exact = ours(Engine::Exact, &cfgs, REPEATS);
+        let linfa = ours(Engine::LinfaSvm, &cfgs, REPEATS);
+        let ratio = |a: &[f64]| {
+            let r: Vec<f64> = sk.iter().zip(a).map(|(s, x)| s / x).collect();
+            (median(&r), r.iter().copied().fold(f64::INFINITY, f64::min))
+        };
+        let (e_med, e_min) = ratio(&exact);
+        let (l_med, l_min) = ratio(&linfa);
+        println!(
+            "{band:<8} scikit-learn {:.2} ms, exact {:.2} ms ({e_med:.1}x faster, slowest config {e_min:.1}x), linfa-svm {:.2} ms ({l_med:.2}x, slowest {l_min:.2}x)",
+            median(&sk) * 1e3,
+            median(&exact) * 1e3,
+            median(&linfa) * 1e3
+        );
+    }
+}
