@@ -47,15 +47,19 @@ pub struct SolverSettings {
 }
 
 impl SolverSettings {
-    /// The memory a fit on `n_train` training rows of a data set of `rows` rows takes at
-    /// most: linfa-svm keeps a dense n_train^2 kernel of f64; the exact engine keeps the
-    /// data set's distances in f64 and fills kernel rows of f32 as the solver asks.
-    pub fn fit_bytes(&self, n_train: usize, rows: usize) -> u128 {
+    /// The memory a fit on `n_train` training rows needs at least: linfa-svm keeps a
+    /// dense n_train^2 kernel of f64. The exact engine fits any size: within the budget
+    /// it keeps distances and kernel whole, past it two kernel rows at the least.
+    pub fn fit_bytes(&self, n_train: usize) -> u128 {
         let n = n_train as u128;
         match self.engine {
             Engine::LinfaSvm => n * n * 8,
-            Engine::Exact => exact::Distances::bytes_for(n_train, rows) + n * n * 4,
+            Engine::Exact => 2 * 4 * n,
         }
+    }
+
+    fn budget_bytes(&self) -> u128 {
+        self.max_fit_mib.get() as u128 * (1 << 20)
     }
 }
 
@@ -110,8 +114,8 @@ impl Trainer {
                 solver.max_train_rows.get()
             ));
         }
-        let fit_mib = solver.fit_bytes(train.len(), dataset.n_rows()) / (1 << 20);
-        if fit_mib > solver.max_fit_mib.get() as u128 {
+        let fit_mib = solver.fit_bytes(train.len()).div_ceil(1 << 20);
+        if solver.fit_bytes(train.len()) > solver.budget_bytes() {
             return Err(format!(
                 "a fit on {} training rows needs about {fit_mib} MiB, over solver.max_fit_mib = {}",
                 train.len(),
@@ -121,7 +125,7 @@ impl Trainer {
         let train_x = dataset.features().select(Axis(0), &train);
         let train_y = dataset.targets().select(Axis(0), &train);
         let distances = (solver.engine == Engine::Exact)
-            .then(|| exact::Distances::new(&train_x, dataset.features()));
+            .then(|| exact::Distances::new(&train_x, dataset.features(), solver.budget_bytes()));
         Ok(Trainer {
             dataset,
             train_x,
@@ -305,21 +309,14 @@ mod tests {
         let few_rows = solver(Engine::Exact, 100, 1024);
         let err = Trainer::new(Arc::new(Dataset::embedded()), few_rows).unwrap_err();
         assert!(err.contains("353 training rows"), "{err}");
-        // 353^2 doubles are just under 1 MiB: linfa-svm fits in 1 MiB, the exact
-        // engine's distances and f32 kernel do not.
-        assert!(Trainer::new(
-            Arc::new(Dataset::embedded()),
-            solver(Engine::LinfaSvm, 20_000, 1)
-        )
-        .is_ok());
-        let err = Trainer::new(
-            Arc::new(Dataset::embedded()),
-            solver(Engine::Exact, 20_000, 1),
-        )
-        .unwrap_err();
-        assert!(err.contains("solver.max_fit_mib"), "{err}");
+        // 353^2 doubles are just under 1 MiB: linfa-svm fits in 1 MiB; the exact engine
+        // does too, computing distances again and keeping fewer kernel rows.
+        let embedded = || Arc::new(Dataset::embedded());
+        assert!(Trainer::new(embedded(), solver(Engine::LinfaSvm, 20_000, 1)).is_ok());
+        let tight = Trainer::new(embedded(), solver(Engine::Exact, 20_000, 1)).unwrap();
+        assert!(!tight.distances.unwrap().is_dense());
         assert_eq!(
-            solver(Engine::LinfaSvm, 2, 1).fit_bytes(12_000, 12_000),
+            solver(Engine::LinfaSvm, 2, 1).fit_bytes(12_000),
             1_152_000_000
         );
     }

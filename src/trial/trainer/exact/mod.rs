@@ -99,10 +99,9 @@ impl SvrModel {
         let rho = -self.intercept;
         (0..dist.n_rows())
             .map(|r| {
-                let d = dist.to_train(r);
                 let mut sum = 0.0;
                 for (sv, coef) in self.support.iter().zip(&self.dual_coef) {
-                    sum += coef * (-self.gamma * d[*sv]).exp();
+                    sum += coef * (-self.gamma * dist.to_train(r, *sv)).exp();
                 }
                 sum - rho
             })
