@@ -1,0 +1,137 @@
+//! Large training sets: the exact engine against scikit-learn's SVR on Friedman's
+//! first function (five uniform features and noise) with 5,000 and 10,000 training
+//! rows (gamma 0.1, C 1, epsilon 0.1), fit and predict every row, one thread, each
+//! side in a process of its own for its peak memory.
+//!
+//!     pip install scikit-learn==1.9.1
+//!     cargo bench --bench large
+//!
+//! Under `cargo test` it fits 400 rows as a smoke test.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+use svr_etl::dataset::Dataset;
+use svr_etl::trial::sampler::TrialParams;
+use svr_etl::trial::trainer::{Engine, SolverSettings, Trainer};
+use tokio_util::sync::CancellationToken;
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kb / 1024.0
+}
+
+/// Fits the data set at `path` here; seconds (fit and predict, after loading) and
+/// peak MiB.
+fn ours(path: &str) -> (f64, f64) {
+    let data = Arc::new(Dataset::from_file(path.as_ref()).unwrap());
+    let solver = SolverSettings {
+        engine: Engine::Exact,
+        tolerance: 1e-3.try_into().unwrap(),
+        max_fit_secs: 3600.0.try_into().unwrap(),
+        max_train_rows: 100_000.try_into().unwrap(),
+        max_fit_mib: 2048.try_into().unwrap(),
+    };
+    let start = Instant::now();
+    let trainer = Trainer::new(data, solver).unwrap();
+    let params = TrialParams::new(0.1, 1.0, 0.1).unwrap();
+    trainer.fit(&params, &CancellationToken::new()).unwrap();
+    (start.elapsed().as_secs_f64(), peak_rss_mib())
+}
+
+/// Friedman's first benchmark function, five uniform features with noise: `n`
+/// training rows and a quarter as many test rows, in the data set layout.
+fn write_friedman1(n: usize, path: &str) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let mut text = String::new();
+    for i in 0..n + n / 4 {
+        let x: Vec<f64> = (0..5).map(|_| rng.gen::<f64>()).collect();
+        let noise: f64 = (0..12).map(|_| rng.gen::<f64>()).sum::<f64>() - 6.0;
+        let y = 10.0 * (std::f64::consts::PI * x[0] * x[1]).sin()
+            + 20.0 * (x[2] - 0.5).powi(2)
+            + 10.0 * x[3]
+            + 5.0 * x[4]
+            + noise;
+        let features: String = x
+            .iter()
+            .enumerate()
+            .map(|(j, v)| format!("\"x{j}\":{v},"))
+            .collect();
+        text.push_str(&format!(
+            "{{\"point_id\":{i},\"is_train\":{},{features}\"y_true\":{y}}}\n",
+            i < n
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn peer(args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg("benches/large_peer.py")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the peer failed (pip install scikit-learn)"
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn child(path: &str) -> (f64, f64) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--child", path])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let v: Vec<f64> = text
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    (v[0], v[1])
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--child") {
+        let (secs, mib) = ours(&args[2]);
+        println!("{secs} {mib}");
+        return;
+    }
+    std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let full = args.iter().any(|a| a == "--bench");
+    let sizes: &[usize] = if full { &[5_000, 10_000] } else { &[400] };
+    println!("training rows   scikit-learn s  MiB    exact s  MiB    time ratio  memory ratio");
+    for &n in sizes {
+        let path = dir.path().join(format!("friedman-{n}.json"));
+        let path = path.to_str().unwrap();
+        write_friedman1(n, path);
+        let (ours_s, ours_mib) = child(path);
+        if !full {
+            println!("smoke: {n} rows in {ours_s:.3} s, {ours_mib:.1} MiB");
+            continue;
+        }
+        let theirs = peer(&["fit", path]);
+        let v: Vec<f64> = theirs
+            .split_whitespace()
+            .map(|x| x.parse().unwrap())
+            .collect();
+        println!(
+            "{n:>13}   {:>14.2} {:>5.0}    {ours_s:>7.2} {ours_mib:>5.0}    {:>10.2}  {:>12.2}",
+            v[0],
+            v[1],
+            ours_s / v[0],
+            ours_mib / v[1]
+        );
+    }
+}
