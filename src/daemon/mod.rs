@@ -308,14 +308,14 @@ async fn clean_up_after_crashes(pipeline: &Pipeline, upload_timeout: Duration) {
     }
 }
 
-/// One run: the draws fitted in parallel, one per core.
+/// One run: the draws as trials in parallel. The pipeline lets one fit per core run at
+/// once; twice as many trials in flight keep the cores fitting while others write.
 async fn run_trials(
     pipeline: Pipeline,
     draws: Vec<Draw>,
     cancel: CancellationToken,
 ) -> Vec<TrialReport> {
-    // More fits at once would only queue on the blocking pool.
-    let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let parallel = 2 * crate::trial::cores();
     let started = WallInstant::now();
     tracing::info!(trials = draws.len(), "run started");
     let reports: Vec<TrialReport> = futures::stream::iter(draws)

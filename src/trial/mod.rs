@@ -63,6 +63,11 @@ pub fn prepare(settings: &Settings, now: DateTime<Utc>) -> Result<Trainer, Build
     Ok(trainer)
 }
 
+/// The cores this process may use.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// How a trial gets its parameters.
 #[derive(Debug, Clone, Copy)]
 pub enum Draw {
@@ -82,6 +87,8 @@ pub struct Pipeline {
     ids: Arc<HyperIdGenerator>,
     clock: Clock,
     host: String,
+    /// Permits for fits running at once, one per core.
+    cores: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -117,6 +124,7 @@ impl Pipeline {
             ids,
             clock,
             host: gethostname::gethostname().to_string_lossy().into_owned(),
+            cores: Arc::new(tokio::sync::Semaphore::new(cores())),
         })
     }
 
@@ -204,9 +212,18 @@ impl Pipeline {
         params: TrialParams,
         cancel: &CancellationToken,
     ) -> Result<FitOutcome, FitError> {
+        // One fit per core: trials beyond that wait here, while others write.
+        let permit = tokio::select! {
+            permit = self.cores.clone().acquire_owned() => permit.expect("never closed"),
+            _ = cancel.cancelled() => return Err(FitError::Cancelled),
+        };
         let trainer = self.trainer.clone();
         let token = cancel.clone();
-        let fit = tokio::task::spawn_blocking(move || trainer.fit(&params, &token));
+        let fit = tokio::task::spawn_blocking(move || {
+            let fitted = trainer.fit(&params, &token);
+            drop(permit);
+            fitted
+        });
         tokio::select! {
             joined = fit => joined.unwrap_or_else(|e| Err(FitError::Panicked(e.to_string()))),
             _ = cancel.cancelled() => Err(FitError::Cancelled),
