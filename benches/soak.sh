@@ -26,7 +26,7 @@ for ((t = 10; t <= total; t += 10)); do
     fds=$(ls "/proc/$pid/fd" | wc -l)
     trials=$(find "$dir/out/hyper" -name '*.json' 2>/dev/null | wc -l)
     printf '%6d %9d %4d %7d\n' "$t" "$rss" "$fds" "$trials"
-    if ((t == warmup)); then base_rss=$rss; fi
+    if ((t >= warmup && base_rss == 0)); then base_rss=$rss; fi
     if ((t >= warmup)); then
         ((rss > max_rss)) && max_rss=$rss
         ((fds < min_fd)) && min_fd=$fds
