@@ -8,6 +8,8 @@
 //!
 //! Under `cargo test` it fits three configurations with both engines as a smoke test.
 
+mod support;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -16,20 +18,10 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 use svr_etl::dataset::Dataset;
 use svr_etl::trial::sampler::TrialParams;
-use svr_etl::trial::trainer::{Engine, SolverSettings, Trainer};
+use svr_etl::trial::trainer::{Engine, Trainer};
 use tokio_util::sync::CancellationToken;
 
 const REPEATS: usize = 5;
-
-fn solver(engine: Engine) -> SolverSettings {
-    SolverSettings {
-        engine,
-        tolerance: 1e-3.try_into().unwrap(),
-        max_fit_secs: 600.0.try_into().unwrap(),
-        max_train_rows: 20_000.try_into().unwrap(),
-        max_fit_mib: 4096.try_into().unwrap(),
-    }
-}
 
 /// Configurations drawn log-uniform from `ranges` (log10 of gamma, C, epsilon).
 fn configs(ranges: [(f64, f64); 3], n: usize, seed: u64) -> Vec<[f64; 3]> {
@@ -41,7 +33,8 @@ fn configs(ranges: [(f64, f64); 3], n: usize, seed: u64) -> Vec<[f64; 3]> {
 
 /// Median seconds per trial of each configuration, on `engine`.
 fn ours(engine: Engine, configs: &[[f64; 3]], repeats: usize) -> Vec<f64> {
-    let trainer = Trainer::new(Arc::new(Dataset::embedded()), solver(engine)).unwrap();
+    let trainer =
+        Trainer::new(Arc::new(Dataset::embedded()), support::solver(engine, 4096)).unwrap();
     let cancel = CancellationToken::new();
     configs
         .iter()

@@ -8,6 +8,8 @@
 //!
 //! Under `cargo test` it fits 400 rows as a smoke test.
 
+mod support;
+
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,36 +17,19 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 use svr_etl::dataset::Dataset;
 use svr_etl::trial::sampler::TrialParams;
-use svr_etl::trial::trainer::{Engine, SolverSettings, Trainer};
+use svr_etl::trial::trainer::{Engine, Trainer};
 use tokio_util::sync::CancellationToken;
-
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    kb / 1024.0
-}
 
 /// Fits the data set at `path` here; seconds (fit and predict, after loading) and
 /// peak MiB.
 fn ours(path: &str) -> (f64, f64) {
     let data = Arc::new(Dataset::from_file(path.as_ref()).unwrap());
-    let solver = SolverSettings {
-        engine: Engine::Exact,
-        tolerance: 1e-3.try_into().unwrap(),
-        max_fit_secs: 3600.0.try_into().unwrap(),
-        max_train_rows: 100_000.try_into().unwrap(),
-        max_fit_mib: 2048.try_into().unwrap(),
-    };
+    let solver = support::solver(Engine::Exact, 2048);
     let start = Instant::now();
     let trainer = Trainer::new(data, solver).unwrap();
     let params = TrialParams::new(0.1, 1.0, 0.1).unwrap();
     trainer.fit(&params, &CancellationToken::new()).unwrap();
-    (start.elapsed().as_secs_f64(), peak_rss_mib())
+    (start.elapsed().as_secs_f64(), support::peak_rss_mib())
 }
 
 /// Friedman's first benchmark function, five uniform features with noise: `n`

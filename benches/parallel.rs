@@ -7,6 +7,8 @@
 //!
 //! Under `cargo test` it runs 16 trials on 1 and 2 threads as a smoke test.
 
+mod support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,19 +16,8 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 use svr_etl::dataset::Dataset;
 use svr_etl::trial::sampler::TrialParams;
-use svr_etl::trial::trainer::{Engine, SolverSettings, Trainer};
+use svr_etl::trial::trainer::{Engine, Trainer};
 use tokio_util::sync::CancellationToken;
-
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    kb / 1024.0
-}
 
 /// Seconds to fit every configuration on `threads` threads.
 fn run(trainer: &Trainer, configs: &[TrialParams], threads: usize) -> f64 {
@@ -54,13 +45,7 @@ fn main() {
         .and_then(|i| args.get(i + 1)?.parse().ok())
         .unwrap_or(if full { 1024 } else { 16 });
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let solver = SolverSettings {
-        engine: Engine::Exact,
-        tolerance: 1e-3.try_into().unwrap(),
-        max_fit_secs: 600.0.try_into().unwrap(),
-        max_train_rows: 20_000.try_into().unwrap(),
-        max_fit_mib: 2048.try_into().unwrap(),
-    };
+    let solver = support::solver(Engine::Exact, 2048);
     let trainer = Trainer::new(Arc::new(Dataset::embedded()), solver).unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(1024);
     let mut draw = |lo: f64, hi: f64| 10f64.powf(rng.gen_range(lo..hi));
@@ -83,7 +68,7 @@ fn main() {
             "{k:>7}  {secs:>7.3}  {:>8.1}  {:>9.1} %  {:>8.1}",
             trials as f64 / secs,
             100.0 * base / (k as f64 * secs),
-            peak_rss_mib()
+            support::peak_rss_mib()
         );
     }
 }

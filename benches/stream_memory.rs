@@ -21,17 +21,6 @@ use svr_etl::trial::records::write_facts;
 
 const MIB: usize = 1024 * 1024;
 
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    kb / 1024.0
-}
-
 /// Child: writes `total` bytes of fact lines with `part` sized parts; prints peak MiB.
 fn child(endpoint: &str, bucket: &str, total: usize, part: usize) {
     std::env::set_var("AWS_ACCESS_KEY_ID", "bench");
@@ -60,7 +49,7 @@ fn child(endpoint: &str, bucket: &str, total: usize, part: usize) {
         println!(
             "{} {:.1} {:.2}",
             written.bytes,
-            peak_rss_mib(),
+            support::peak_rss_mib(),
             started.elapsed().as_secs_f64()
         );
     });

@@ -1,4 +1,6 @@
-//! What the benchmarks share: an S3 server on loopback.
+//! What the benchmarks share: an S3 server on loopback, peak memory, solver settings.
+// Each benchmark uses a part of this module.
+#![allow(dead_code)]
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -35,4 +37,30 @@ pub fn start_moto() -> (Child, String) {
         .unwrap()
         .success());
     (moto, endpoint)
+}
+
+/// This process's peak resident memory (VmHWM), in MiB.
+pub fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kb / 1024.0
+}
+
+/// Solver settings for a benchmark: tolerance 1e-3 and bounds that never refuse.
+pub fn solver(
+    engine: svr_etl::trial::trainer::Engine,
+    max_fit_mib: u64,
+) -> svr_etl::trial::trainer::SolverSettings {
+    svr_etl::trial::trainer::SolverSettings {
+        engine,
+        tolerance: 1e-3.try_into().unwrap(),
+        max_fit_secs: 3600.0.try_into().unwrap(),
+        max_train_rows: 100_000.try_into().unwrap(),
+        max_fit_mib: max_fit_mib.try_into().unwrap(),
+    }
 }
