@@ -221,10 +221,36 @@ impl Smo<'_> {
         let mut q_j = std::mem::take(&mut self.buf_j);
         self.q.column(i, self.active_size, &mut q_i);
         self.q.column(j, self.active_size, &mut q_j);
+        let (old_i, old_j) = (self.alpha[i], self.alpha[j]);
+        let (a_i, a_j) = self.pair_step(i, j, f64::from(2.0 * q_i[j]));
+        self.alpha[i] = a_i;
+        self.alpha[j] = a_j;
+
+        let delta_i = self.alpha[i] - old_i;
+        let delta_j = self.alpha[j] - old_j;
+        for k in 0..self.active_size {
+            self.g[k] += f64::from(q_i[k]) * delta_i + f64::from(q_j[k]) * delta_j;
+        }
+        self.buf_i = q_i;
+        self.buf_j = q_j;
+
+        let (was_upper_i, was_upper_j) = (self.upper(i), self.upper(j));
+        self.update_status(i);
+        self.update_status(j);
+        if was_upper_i != self.upper(i) {
+            self.move_g_bar(i, was_upper_i);
+        }
+        if was_upper_j != self.upper(j) {
+            self.move_g_bar(j, was_upper_j);
+        }
+    }
+
+    /// The new (alpha_i, alpha_j): the unconstrained step along the pair, clipped to
+    /// the box as the reference clips it. `q_ij` is `2 Q_ij`, widened from f32.
+    fn pair_step(&self, i: usize, j: usize, q_ij: f64) -> (f64, f64) {
         let c = self.c;
         let (old_i, old_j) = (self.alpha[i], self.alpha[j]);
         let (qd_i, qd_j) = (self.q.qd(i), self.q.qd(j));
-        let q_ij = f64::from(2.0 * q_i[j]);
         if self.y[i] != self.y[j] {
             let mut quad_coef = qd_i + qd_j + q_ij;
             if quad_coef <= 0.0 {
@@ -252,8 +278,7 @@ impl Smo<'_> {
                 a_j = c;
                 a_i = c + diff;
             }
-            self.alpha[i] = a_i;
-            self.alpha[j] = a_j;
+            (a_i, a_j)
         } else {
             let mut quad_coef = qd_i + qd_j - q_ij;
             if quad_coef <= 0.0 {
@@ -280,26 +305,7 @@ impl Smo<'_> {
                 a_i = 0.0;
                 a_j = sum;
             }
-            self.alpha[i] = a_i;
-            self.alpha[j] = a_j;
-        }
-
-        let delta_i = self.alpha[i] - old_i;
-        let delta_j = self.alpha[j] - old_j;
-        for k in 0..self.active_size {
-            self.g[k] += f64::from(q_i[k]) * delta_i + f64::from(q_j[k]) * delta_j;
-        }
-        self.buf_i = q_i;
-        self.buf_j = q_j;
-
-        let (was_upper_i, was_upper_j) = (self.upper(i), self.upper(j));
-        self.update_status(i);
-        self.update_status(j);
-        if was_upper_i != self.upper(i) {
-            self.move_g_bar(i, was_upper_i);
-        }
-        if was_upper_j != self.upper(j) {
-            self.move_g_bar(j, was_upper_j);
+            (a_i, a_j)
         }
     }
 
