@@ -75,7 +75,14 @@ impl Sink for LocalSink {
         let location = self.location(prefix);
         tokio::task::spawn_blocking(move || {
             let mut keys = Vec::new();
-            walk(&root, &start, &mut keys).map_err(|source| SinkError::Io {
+            // Hidden names are partial files, never complete objects.
+            let mut visible = |path: PathBuf, name: &str| {
+                if !name.starts_with('.') {
+                    let rel = path.strip_prefix(&root).expect("the walk stays under root");
+                    keys.push(rel.to_string_lossy().into_owned());
+                }
+            };
+            walk_files(&start, &mut visible).map_err(|source| SinkError::Io {
                 op: "listing",
                 location,
                 source,
@@ -92,7 +99,12 @@ impl Sink for LocalSink {
         let location = self.location("");
         tokio::task::spawn_blocking(move || {
             let mut partials = Vec::new();
-            walk_partials(&root, &mut partials).map_err(|source| SinkError::Io {
+            let mut partial = |path: PathBuf, name: &str| {
+                if is_partial(name) {
+                    partials.push(path);
+                }
+            };
+            walk_files(&root, &mut partial).map_err(|source| SinkError::Io {
                 op: "cleaning",
                 location,
                 source,
@@ -201,8 +213,9 @@ fn is_partial(name: &str) -> bool {
     name.starts_with('.') && name.contains(".partial-")
 }
 
-/// Collects the partial files under `dir`.
-fn walk_partials(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
+/// Calls `found` with the path and name of every file under `dir`, hidden ones
+/// included; a missing `dir` has none.
+fn walk_files(dir: &Path, found: &mut dyn FnMut(PathBuf, &str)) -> io::Result<()> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -211,29 +224,9 @@ fn walk_partials(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
     for entry in entries {
         let entry = entry?;
         if entry.file_type()?.is_dir() {
-            walk_partials(&entry.path(), out)?;
-        } else if is_partial(&entry.file_name().to_string_lossy()) {
-            out.push(entry.path());
-        }
-    }
-    Ok(())
-}
-
-/// Collects the keys of complete objects under `dir`, skipping partial files.
-fn walk(root: &Path, dir: &Path, keys: &mut Vec<String>) -> io::Result<()> {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    for entry in entries {
-        let entry = entry?;
-        let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            walk(root, &path, keys)?;
-        } else if !entry.file_name().to_string_lossy().starts_with('.') {
-            let rel = path.strip_prefix(root).expect("walk stays under root");
-            keys.push(rel.to_string_lossy().into_owned());
+            walk_files(&entry.path(), found)?;
+        } else {
+            found(entry.path(), &entry.file_name().to_string_lossy());
         }
     }
     Ok(())
