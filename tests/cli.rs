@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use crate::helper::{field, file_path, files_under, ndjson, r2, stderr, stdout, svr_etl};
+use crate::helper::{
+    field, file_path, files_under, ndjson, r2, stderr, stdout, svr_etl, write_nan_model_data,
+};
 
 #[test]
 fn once_writes_three_objects_whose_facts_reproduce_test_r2() {
@@ -391,16 +393,7 @@ fn a_failing_fit_is_a_failed_trial_not_a_crash() {
     // squared distances are infinite too, the kernel is NaN, and so is the model.
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("rows.json");
-    let rows: String = (0..4)
-        .map(|i| {
-            let a = if i % 2 == 0 { "1e300" } else { "-1e300" };
-            format!(
-                "{{\"point_id\":{i},\"is_train\":{},\"a\":{a},\"y_true\":{i}}}\n",
-                i < 2
-            )
-        })
-        .collect();
-    std::fs::write(&data, rows).unwrap();
+    write_nan_model_data(&data);
     let out = svr_etl(dir.path())
         .args(["once", "--gamma", "5e-324", "--c", "1", "--epsilon", "0.1"])
         .env("SVR_ETL__DATASET__PATH", &data)

@@ -342,3 +342,19 @@ fn pipe(mut from: std::net::TcpStream, mut to: std::net::TcpStream) {
         let _ = to.shutdown(std::net::Shutdown::Both);
     });
 }
+
+/// Writes a data set whose model predicts NaN for tiny gamma: features of +-1e300 make
+/// the squared distances infinite, and with a kernel width of 1/gamma = inf the
+/// kernel is NaN. The way to a failed trial that is not a crash.
+pub fn write_nan_model_data(path: &Path) {
+    let rows: String = (0..4)
+        .map(|i| {
+            let a = if i % 2 == 0 { "1e300" } else { "-1e300" };
+            format!(
+                "{{\"point_id\":{i},\"is_train\":{},\"a\":{a},\"y_true\":{i}}}\n",
+                i < 2
+            )
+        })
+        .collect();
+    std::fs::write(path, rows).unwrap();
+}

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::helper::stderr;
+use crate::helper::{stderr, write_nan_model_data};
 
 /// Runs `svr-etl once ARGS` (in `dir`) under a private journald; the journal's entries.
 fn journal_of(dir: &std::path::Path, runs: &[&str]) -> Vec<Value> {
@@ -47,16 +47,7 @@ fn journal_of(dir: &std::path::Path, runs: &[&str]) -> Vec<Value> {
 #[test]
 fn the_journal_shows_readable_trial_lines_with_fields_for_filtering() {
     let dir = tempfile::tempdir().unwrap();
-    let rows: String = (0..4)
-        .map(|i| {
-            let a = if i % 2 == 0 { "1e300" } else { "-1e300" };
-            format!(
-                "{{\"point_id\":{i},\"is_train\":{},\"a\":{a},\"y_true\":{i}}}\n",
-                i < 2
-            )
-        })
-        .collect();
-    std::fs::write(dir.path().join("nan.json"), rows).unwrap();
+    write_nan_model_data(&dir.path().join("nan.json"));
     std::fs::write(
         dir.path().join("fail.toml"),
         "[dataset]\npath = \"nan.json\"\n",
