@@ -439,6 +439,16 @@ async fn past_the_grace_period_the_run_is_cancelled_and_nothing_is_left_half_wri
     assert!(files.is_empty(), "{files:?}");
 }
 
+/// With the sink down, `runs` runs of `trials` trials each, none written.
+async fn runs_while_down(h: &Harness, daemon: &mut Daemon, runs: usize, trials: usize) {
+    h.sink_down(true);
+    for _ in 0..runs {
+        h.tick().await;
+        assert_eq!(daemon.step().await, Step::RunStarted { trials });
+        assert_eq!(daemon.step().await, Step::RunFinished { ok: 0, failed: 0 });
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn trials_the_sink_refused_are_written_oldest_first_once_it_answers() {
     let mut h = Harness::new(None);
@@ -446,12 +456,7 @@ async fn trials_the_sink_refused_are_written_oldest_first_once_it_answers() {
     let settings = h.write_config(&sink, 900, "");
     let mut daemon = h.start(settings).await;
 
-    h.sink_down(true);
-    for _ in 0..3 {
-        h.tick().await;
-        assert_eq!(daemon.step().await, Step::RunStarted { trials: 1 });
-        assert_eq!(daemon.step().await, Step::RunFinished { ok: 0, failed: 0 });
-    }
+    runs_while_down(&h, &mut daemon, 3, 1).await;
     assert_eq!(daemon.stats().queued, 3);
     assert!(h.notes.count("3 queued for the sink") >= 1);
     // Tries while the sink is still down write nothing and keep the order.
@@ -516,10 +521,7 @@ async fn a_full_queue_drops_trials_and_counts_them() {
     std::fs::write(&path, text).unwrap();
     let settings = Settings::load(Some(&path)).unwrap();
     let mut daemon = h.start(settings).await;
-    h.sink_down(true);
-    h.tick().await;
-    assert_eq!(daemon.step().await, Step::RunStarted { trials: 2 });
-    assert_eq!(daemon.step().await, Step::RunFinished { ok: 0, failed: 0 });
+    runs_while_down(&h, &mut daemon, 1, 2).await;
     assert_eq!((daemon.stats().queued, daemon.stats().dropped), (0, 2));
     assert!(h.notes.count("0 queued for the sink, 2 dropped") >= 1);
 }
@@ -530,12 +532,7 @@ async fn sigterm_gives_queued_trials_the_grace_period() {
     let sink = h.sink("flaky", Duration::ZERO);
     let settings = h.write_config(&sink, 900, "[schedule]\nshutdown_grace_secs = 10\n");
     let mut daemon = h.start(settings).await;
-    h.sink_down(true);
-    for _ in 0..2 {
-        h.tick().await;
-        assert_eq!(daemon.step().await, Step::RunStarted { trials: 1 });
-        assert_eq!(daemon.step().await, Step::RunFinished { ok: 0, failed: 0 });
-    }
+    runs_while_down(&h, &mut daemon, 2, 1).await;
     // The sink comes back 3 s into the grace period.
     let down = h.stalls.down.clone();
     tokio::spawn(async move {
@@ -555,10 +552,7 @@ async fn sigterm_gives_queued_trials_the_grace_period() {
     let sink = h.sink("gone", Duration::ZERO);
     let settings = h.write_config(&sink, 900, "[schedule]\nshutdown_grace_secs = 10\n");
     let mut daemon = h.start(settings).await;
-    h.sink_down(true);
-    h.tick().await;
-    assert_eq!(daemon.step().await, Step::RunStarted { trials: 1 });
-    assert_eq!(daemon.step().await, Step::RunFinished { ok: 0, failed: 0 });
+    runs_while_down(&h, &mut daemon, 1, 1).await;
     h.shutdown.cancel();
     assert_eq!(daemon.step().await, Step::Stopping);
     let stopping = Instant::now();
