@@ -124,6 +124,7 @@ fn daemon(endpoint: &str, trials: usize) -> (f64, f64, f64) {
             let draw = Draw::Seeded {
                 space: settings.search().space(),
                 seed: seeds.next_seed(),
+                sampler: settings.search().sampler,
             };
             assert!(pipeline.run_trial(draw, &cancel).await.is_ok());
         }

@@ -20,6 +20,12 @@ CREATE EXTERNAL TABLE IF NOT EXISTS svr_etl.hyperparams_parquet (
   n_train BIGINT,
   n_test BIGINT,
   fit_ms DOUBLE,
+  cv_r2 DOUBLE,
+  cv_r2_std DOUBLE,
+  cv_folds BIGINT,
+  cv_ms DOUBLE,
+  sampler STRING,
+  n_history BIGINT,
   solver_tol DOUBLE,
   created_at STRING,
   host STRING,
@@ -69,7 +75,8 @@ WHERE dt = date_format(current_date - INTERVAL '1' DAY, '%Y-%m-%d')
 INSERT INTO svr_etl.hyperparams_parquet
 SELECT
   hyper_id, study, status, error, gamma, c, epsilon, seed, train_r2, test_r2,
-  n_support, n_train, n_test, fit_ms, solver_tol, created_at, host, version, dt
+  n_support, n_train, n_test, fit_ms, cv_r2, cv_r2_std, cv_folds, cv_ms, sampler,
+  n_history, solver_tol, created_at, host, version, dt
 FROM svr_etl.hyperparams
 WHERE dt = date_format(current_date - INTERVAL '1' DAY, '%Y-%m-%d')
   AND NOT EXISTS (

@@ -58,6 +58,10 @@ pub struct LeaderboardArgs {
     #[arg(long, value_enum, default_value_t = crate::study::leaderboard::Format::Table)]
     pub format: crate::study::leaderboard::Format,
 
+    /// Rank by this score [default: cv_r2 when the study's trials have it, else test_r2]
+    #[arg(long, value_enum)]
+    pub by: Option<crate::study::leaderboard::RankBy>,
+
     /// Rank this study (the `study` of a hyper record) instead of the newest trial's.
     #[arg(long)]
     pub study: Option<String>,

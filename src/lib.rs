@@ -9,6 +9,8 @@
 //! - [`dataset`]: the data set, parsed once and held in memory, and where it comes from.
 //! - [`trial`]: one trial end to end ([`trial::Pipeline`]): id, sampler, trainer (the
 //!   only module that touches linfa), records (the contract with `queries/`).
+//! - [`search`]: where the next trial's parameters come from: random draws, or TPE over
+//!   the study's history as the sink holds it, shared by every host.
 //! - [`sink`]: create-once object writes to a directory or S3 (only `sink::s3` touches
 //!   aws types), and the key layout every reader asks.
 //! - [`study`]: what the sink holds, read back: data set publishing, history,
@@ -24,6 +26,7 @@ pub mod config;
 pub mod daemon;
 pub mod dataset;
 pub mod error;
+pub mod search;
 pub mod sink;
 pub mod study;
 pub mod telemetry;

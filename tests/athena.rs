@@ -149,8 +149,14 @@ fn final_query_on_duckdb_matches_the_records_and_the_leaderboard() {
         .windows(2)
         .all(|w| w[0]["test_r2"].as_f64() >= w[1]["test_r2"].as_f64()));
 
-    let board: Vec<Value> =
-        serde_json::from_str(&run(&["leaderboard", "--format", "json"])).unwrap();
+    let board: Vec<Value> = serde_json::from_str(&run(&[
+        "leaderboard",
+        "--format",
+        "json",
+        "--by",
+        "test_r2",
+    ]))
+    .unwrap();
     let ids = |rows: &[Value]| {
         rows.iter()
             .map(|r| r["hyper_id"].as_i64().unwrap())
@@ -160,9 +166,39 @@ fn final_query_on_duckdb_matches_the_records_and_the_leaderboard() {
     for (b, r) in board.iter().zip(&rows) {
         assert!((b["test_r2"].as_f64().unwrap() - r["test_r2"].as_f64().unwrap()).abs() <= 1e-9);
     }
-    let top: Vec<Value> =
-        serde_json::from_str(&run(&["leaderboard", "--format", "json", "--top", "5"])).unwrap();
+    let top: Vec<Value> = serde_json::from_str(&run(&[
+        "leaderboard",
+        "--format",
+        "json",
+        "--top",
+        "5",
+        "--by",
+        "test_r2",
+    ]))
+    .unwrap();
     assert_eq!(ids(&top), ids(&rows)[..5]);
+
+    // Ranked by the cross-validated score, with the computed test R^2 beside it: the
+    // query and the leaderboard (whose default it is) agree.
+    let by_cv = duckdb(&sink, "final_query_cv.sql");
+    assert_eq!(by_cv.len(), 60);
+    assert!(by_cv
+        .windows(2)
+        .all(|w| w[0]["cv_r2"].as_f64() >= w[1]["cv_r2"].as_f64()));
+    for row in &by_cv {
+        let record = &records[&row["hyper_id"].as_i64().unwrap()];
+        assert_eq!(row["cv_r2"], record["cv_r2"]);
+        let test_r2 = row["test_r2"].as_f64().unwrap();
+        assert!((test_r2 - record["test_r2"].as_f64().unwrap()).abs() <= 1e-9);
+    }
+    let board: Vec<Value> =
+        serde_json::from_str(&run(&["leaderboard", "--format", "json"])).unwrap();
+    assert_eq!(ids(&board), ids(&by_cv));
+    assert_ne!(ids(&by_cv), ids(&rows), "the two scores rank differently");
+    for (b, r) in board.iter().zip(&by_cv) {
+        assert_eq!(b["cv_r2"], r["cv_r2"]);
+        assert!((b["test_r2"].as_f64().unwrap() - r["test_r2"].as_f64().unwrap()).abs() <= 1e-9);
+    }
 
     // All trials are from today, so the last-7-days variant ranks the same trials.
     assert_eq!(

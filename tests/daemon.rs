@@ -72,9 +72,10 @@ impl Daemon {
     /// The hyper records written so far, oldest first.
     fn trials(&self) -> Vec<Value> {
         let root = self.dir.join("svr-etl-output");
+        // Hidden names are uploads in progress, renamed when complete.
         let mut records: Vec<Value> = files_under(&root)
             .iter()
-            .filter(|f| f.starts_with("hyper/"))
+            .filter(|f| f.starts_with("hyper/") && !f.contains("/."))
             .flat_map(|f| ndjson(&std::fs::read_to_string(root.join(f)).unwrap()))
             .collect();
         records.sort_by_key(|r| r["hyper_id"].as_i64());
@@ -413,4 +414,52 @@ async fn a_reload_to_a_frozen_s3_sink_keeps_pings_and_runs_going() {
         !log[stop..].iter().any(|l| l.contains("run started")),
         "{log:?}"
     );
+}
+
+#[test]
+fn two_daemons_on_one_sink_share_the_study_and_leave_no_markers() {
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        every_second("trials_per_run = 2\n[search]\nsampler = \"tpe\"\nconstant_liar = true\n");
+    let mut a = Daemon::start(dir.path(), &config, &[]);
+    let mut b = Daemon::start(dir.path(), &config, &[]);
+    let trials = a.wait_trials(40);
+    for d in [&a, &b] {
+        d.signal(Signal::SIGTERM);
+    }
+    assert!(a.wait_exit().success(), "{:?}", a.log_lines());
+    assert!(b.wait_exit().success(), "{:?}", b.log_lines());
+    let trials = {
+        let after = a.trials();
+        assert!(after.len() >= trials.len());
+        after
+    };
+    assert!(trials
+        .iter()
+        .all(|t| t["sampler"] == "tpe" && t["status"] == "ok"));
+    assert!(trials.iter().all(|t| t["study"] == trials[0]["study"]));
+    // Trials of each process, told apart by the node bits of their ids.
+    let node = |t: &Value| t["hyper_id"].as_i64().unwrap() & ((1 << 22) - 1);
+    let nodes: std::collections::BTreeSet<i64> = trials.iter().map(node).collect();
+    assert_eq!(nodes.len(), 2, "two writers");
+    // Each process's sampler saw the other's trials: more history than its own.
+    for n in &nodes {
+        let own: Vec<&Value> = trials.iter().filter(|t| node(t) == *n).collect();
+        let saw_others = own
+            .iter()
+            .enumerate()
+            .any(|(i, t)| t["n_history"].as_u64().unwrap() > i as u64);
+        assert!(
+            saw_others,
+            "node {n}: {:?}",
+            own.iter().map(|t| &t["n_history"]).collect::<Vec<_>>()
+        );
+    }
+    let root = dir.path().join("svr-etl-output");
+    let markers: Vec<String> = files_under(&root)
+        .into_iter()
+        .filter(|f| f.starts_with("running/"))
+        .collect();
+    assert!(markers.is_empty(), "markers left: {markers:?}");
+    assert_whole(dir.path());
 }

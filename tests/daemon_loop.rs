@@ -136,6 +136,10 @@ impl Sink for Latency {
         self.inner.list(prefix).await
     }
 
+    async fn delete(&self, key: &str) -> Result<(), SinkError> {
+        self.inner.delete(key).await
+    }
+
     async fn clean_stale(&self, age: Duration) -> Result<usize, SinkError> {
         self.inner.clean_stale(age).await
     }

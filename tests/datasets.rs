@@ -13,6 +13,8 @@ fn once(dir: &std::path::Path, data: &[u8]) -> Output {
     svr_etl(dir)
         .args(["once", "--gamma", "1", "--c", "1", "--epsilon", "0.1"])
         .env("SVR_ETL__DATASET__PATH", &path)
+        // Two training rows are too few to cross-validate.
+        .env("SVR_ETL__SEARCH__CV_FOLDS", "0")
         .output()
         .unwrap()
 }
@@ -149,6 +151,27 @@ fn malformed_data_sets_are_refused_with_one_line_naming_where() {
     assert!(
         !dir.path().join("svr-etl-output").exists(),
         "nothing written"
+    );
+}
+
+#[test]
+fn too_few_training_rows_for_the_folds_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rows.json");
+    std::fs::write(&path, GOOD).unwrap();
+    let out = svr_etl(dir.path())
+        .args(["once", "--gamma", "1", "--c", "1", "--epsilon", "0.1"])
+        .env("SVR_ETL__DATASET__PATH", &path)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(65), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("rows.json")
+            && err.contains("search.cv_folds = 5")
+            && err.contains("there are 2"),
+        "{err}"
     );
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use svr_etl::dataset::Dataset;
 use svr_etl::trial::sampler::TrialParams;
-use svr_etl::trial::trainer::{SolverSettings, Trainer};
+use svr_etl::trial::trainer::{CvScore, SolverSettings, Trainer};
 
 #[derive(Deserialize)]
 struct Fixture {
@@ -179,4 +179,81 @@ fn the_exact_engine_is_scikit_learn_to_the_last_bit() {
     assert!(configs >= 200);
     assert!(worst_r2 <= 1e-9, "{worst_r2}");
     assert_eq!(identical, configs);
+}
+
+#[derive(Deserialize)]
+struct CvFixture {
+    folds: usize,
+    sets: Vec<CvSet>,
+}
+
+#[derive(Deserialize)]
+struct CvSet {
+    name: String,
+    path: String,
+    configs: Vec<CvConfig>,
+}
+
+#[derive(Deserialize)]
+struct CvConfig {
+    gamma: f64,
+    #[serde(rename = "C")]
+    c: f64,
+    epsilon: f64,
+    folds: Vec<f64>,
+    cv_r2: f64,
+    cv_r2_std: f64,
+}
+
+/// Every fold's R^2 and their summary for one configuration.
+fn cross_validate(trainer: &Trainer, cfg: &CvConfig) -> (Vec<f64>, CvScore) {
+    let params = TrialParams::new(cfg.gamma, cfg.c, cfg.epsilon).unwrap();
+    let token = tokio_util::sync::CancellationToken::new();
+    let scores: Vec<(f64, f64)> = (0..trainer.n_folds())
+        .map(|k| trainer.fit_fold(k, &params, &token).unwrap())
+        .collect();
+    (scores.iter().map(|s| s.0).collect(), CvScore::of(&scores))
+}
+
+#[test]
+fn cv_r2_is_scikit_learns_cross_val_score() {
+    use svr_etl::trial::trainer::Engine;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("tests/fixtures/cv_svr.json")).unwrap();
+    let fx: CvFixture = serde_json::from_str(&text).unwrap();
+    let solver = |engine| SolverSettings {
+        engine,
+        tolerance: 1e-3.try_into().unwrap(),
+        max_fit_secs: 600.0.try_into().unwrap(),
+        max_train_rows: 20_000.try_into().unwrap(),
+        max_fit_mib: 1024.try_into().unwrap(),
+    };
+    let (mut configs, mut identical, mut worst_exact, mut worst_linfa) = (0, 0, 0.0f64, 0.0f64);
+    for set in &fx.sets {
+        let data = Arc::new(Dataset::from_file(&root.join(&set.path)).unwrap());
+        let exact = Trainer::new(data.clone(), solver(Engine::Exact))
+            .and_then(|t| t.with_folds(fx.folds))
+            .unwrap();
+        let linfa = Trainer::new(data, solver(Engine::LinfaSvm))
+            .and_then(|t| t.with_folds(fx.folds))
+            .unwrap();
+        for cfg in &set.configs {
+            let (folds, score) = cross_validate(&exact, cfg);
+            worst_exact = worst_exact
+                .max((score.mean - cfg.cv_r2).abs())
+                .max((score.std - cfg.cv_r2_std).abs());
+            identical += usize::from(folds == cfg.folds && score.mean == cfg.cv_r2);
+            configs += 1;
+            if set.name == "diabetes_default" {
+                let (_, score) = cross_validate(&linfa, cfg);
+                worst_linfa = worst_linfa.max((score.mean - cfg.cv_r2).abs());
+            }
+        }
+    }
+    eprintln!(
+        "cv_r2: exact engine {identical} of {configs} bit-identical, worst |delta| {worst_exact:e}; linfa-svm worst {worst_linfa:e} on the default band"
+    );
+    assert!(configs >= 100);
+    assert!(worst_exact <= 1e-9, "{worst_exact}");
+    assert!(worst_linfa <= 1e-5, "{worst_linfa}");
 }

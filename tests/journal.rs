@@ -50,7 +50,7 @@ fn the_journal_shows_readable_trial_lines_with_fields_for_filtering() {
     write_nan_model_data(&dir.path().join("nan.json"));
     std::fs::write(
         dir.path().join("fail.toml"),
-        "[dataset]\npath = \"nan.json\"\n",
+        "[dataset]\npath = \"nan.json\"\n[search]\ncv_folds = 0\n",
     )
     .unwrap();
     let entries = journal_of(

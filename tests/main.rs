@@ -14,4 +14,5 @@ mod fidelity;
 mod hyper_ids;
 mod journal;
 mod s3;
+mod search;
 mod systemd;

@@ -316,7 +316,7 @@ async fn a_trial_on_s3_holds_the_same_records_as_on_the_local_sink() {
     let local_fact =
         ndjson(&std::fs::read_to_string(file_path(field(&local_line, "fact"))).unwrap());
 
-    let per_run = ["hyper_id", "created_at", "fit_ms"];
+    let per_run = ["hyper_id", "created_at", "fit_ms", "cv_ms"];
     let strip = |v: &Value| {
         let mut v = v.as_object().unwrap().clone();
         for k in per_run {

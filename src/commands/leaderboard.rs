@@ -10,7 +10,7 @@ use crate::study::leaderboard;
 pub async fn run(settings: Settings, args: LeaderboardArgs) -> Result<(), AppError> {
     let settings = with_sink(settings, args.sink.as_deref())?;
     let sink = Connector.open(settings.sink(), settings.s3()).await;
-    let mut entries = leaderboard::rank(sink.as_ref(), args.study.as_deref()).await?;
+    let mut entries = leaderboard::rank(sink.as_ref(), args.study.as_deref(), args.by).await?;
     if let Some(n) = args.top {
         entries.truncate(n);
     }

@@ -8,6 +8,7 @@ use super::{print, with_sink};
 use crate::cli::OnceArgs;
 use crate::config::Settings;
 use crate::error::AppError;
+use crate::search::SamplerKind;
 use crate::sink::Connector;
 use crate::study::publish::publish_dataset;
 use crate::trial::id::HyperIdGenerator;
@@ -64,9 +65,14 @@ pub async fn once(
     for _ in 0..request.trials.max(1) {
         let draw = match request.params {
             Some(p) => Draw::Given(p),
+            // A seed given by hand replays a random draw.
             None => Draw::Seeded {
                 space: settings.search().space(),
                 seed: request.seed.unwrap_or_else(|| seeds.next_seed()),
+                sampler: match request.seed {
+                    Some(_) => SamplerKind::Random,
+                    None => settings.search().sampler,
+                },
             },
         };
         reports.push(pipeline.run_trial(draw, &cancel).await);

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::daemon::schedule::{CronExpr, CronSchedule};
 use crate::dataset::DatasetSource;
+use crate::search::SamplerKind;
 use crate::sink::{S3Settings, SinkSettings, SinkUrl};
 use crate::trial::sampler::{SearchSpace, Within};
 use crate::trial::trainer::{Engine, SolverSettings};
@@ -69,6 +70,11 @@ pub struct SearchSettings {
     pub epsilon: Within<-6, 2>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    pub sampler: SamplerKind,
+    /// Whether TPE counts trials in flight, here and on other hosts, as bad.
+    pub constant_liar: bool,
+    /// Cross-validation folds of each trial; 0 turns it off.
+    pub cv_folds: Bounded<0, 1000>,
 }
 
 impl SearchSettings {
@@ -167,6 +173,13 @@ impl Settings {
                 ),
             ));
         }
+        if self.search.sampler == SamplerKind::Tpe && self.search.cv_folds.get() == 0 {
+            return Err((
+                "search.sampler",
+                "\"tpe\" is guided by the cross-validated score: set search.cv_folds to 2 or more"
+                    .into(),
+            ));
+        }
         let schedule = self.schedule.schedule();
         let now = Utc::now();
         match schedule.next_after(now) {
@@ -225,6 +238,8 @@ impl Settings {
     pub fn same_pipeline(&self, other: &Settings) -> bool {
         (&self.solver, &self.dataset, &self.sink, &self.s3)
             == (&other.solver, &other.dataset, &other.sink, &other.s3)
+            && self.search.cv_folds == other.search.cv_folds
+            && self.search.constant_liar == other.search.constant_liar
     }
 
     /// The settings in the config file's own form, as a TOML tree.

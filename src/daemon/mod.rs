@@ -254,10 +254,12 @@ impl Daemon {
         }
         let trials = self.settings.schedule().trials_per_run.get();
         let space = self.settings.search().space();
+        let sampler = self.settings.search().sampler;
         let draws: Vec<Draw> = (0..trials)
             .map(|_| Draw::Seeded {
                 space,
                 seed: self.seeds.next_seed(),
+                sampler,
             })
             .collect();
         self.run = Some(tokio::spawn(run_trials(

@@ -17,6 +17,8 @@ pub const DATA_PREFIX: &str = "data/";
 pub const HYPER_PREFIX: &str = "hyper/";
 /// Where the predictions live, one object per trial.
 pub const FACT_PREFIX: &str = "fact/";
+/// Where trials in flight are announced, one empty object each while it runs.
+pub const RUNNING_PREFIX: &str = "running/";
 
 /// Whether objects are gzipped (`sink.compression`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +90,37 @@ pub fn fact_key_of(hyper_key: &str) -> Option<String> {
     Some(format!("{FACT_PREFIX}{rest}"))
 }
 
+/// The trial id a hyper or fact key names.
+pub fn hyper_id_of(key: &str) -> Option<HyperId> {
+    let name = key.rsplit('/').next()?;
+    let id = name.split('.').next()?;
+    id.parse::<i64>().ok().map(HyperId::from_raw)
+}
+
+/// The prefix of the markers of study `study`'s trials in flight.
+pub fn running_prefix(study: &str) -> String {
+    format!("{RUNNING_PREFIX}{study}/")
+}
+
+/// The marker of a trial in flight: its id and parameters are the key itself
+/// (`running/<study>/<hyper_id>_<gamma>_<C>_<epsilon>`, each value the hex of its
+/// IEEE bits), so that a listing alone tells other hosts what is being tried.
+pub fn running_key(study: &str, id: HyperId, params: [f64; 3]) -> String {
+    let [g, c, e] = params.map(f64::to_bits);
+    format!("{}{id}_{g:016x}_{c:016x}_{e:016x}", running_prefix(study))
+}
+
+/// The id and parameters a [`running_key`] holds.
+pub fn parse_running_key(key: &str) -> Option<(HyperId, [f64; 3])> {
+    let name = key.rsplit('/').next()?;
+    let mut parts = name.split('_');
+    let id = HyperId::from_raw(parts.next()?.parse().ok()?);
+    let mut value =
+        || -> Option<f64> { Some(f64::from_bits(u64::from_str_radix(parts.next()?, 16).ok()?)) };
+    let params = [value()?, value()?, value()?];
+    Some((id, params))
+}
+
 /// The plain bytes of an object read back, whichever way it was written.
 pub fn decode(key: &str, bytes: Vec<u8>) -> io::Result<Vec<u8>> {
     if key.ends_with(".gz") {
@@ -121,6 +154,20 @@ mod tests {
             Layout::new(Compression::Gzip).data_key(),
             "data/data.json.gz"
         );
+    }
+
+    #[test]
+    fn keys_name_their_trial() {
+        let id = HyperId::from_raw(123_456_789);
+        assert_eq!(
+            hyper_id_of("hyper/dt=2026-11-27/123456789.json.gz"),
+            Some(id)
+        );
+        assert_eq!(hyper_id_of("hyper/dt=2026-11-27/x.json"), None);
+        let key = running_key("abc", id, [0.1, 1e10, 3.0e-7]);
+        assert!(key.starts_with("running/abc/123456789_"), "{key}");
+        assert_eq!(parse_running_key(&key), Some((id, [0.1, 1e10, 3.0e-7])));
+        assert_eq!(parse_running_key("running/abc/12_zz_1_1"), None);
     }
 
     #[test]

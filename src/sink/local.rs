@@ -69,6 +69,17 @@ impl Sink for LocalSink {
         }
     }
 
+    async fn delete(&self, key: &str) -> Result<(), SinkError> {
+        match tokio::fs::remove_file(self.path(key)).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(SinkError::Io {
+                op: "deleting",
+                location: self.location(key),
+                source: e,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     async fn list(&self, prefix: &str) -> Result<Vec<String>, SinkError> {
         let root = self.root.clone();
         let start = self.path(prefix);

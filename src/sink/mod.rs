@@ -98,6 +98,10 @@ pub trait Sink: Send + Sync + fmt::Debug {
     /// Every key under `prefix`, sorted.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, SinkError>;
 
+    /// Removes `key`; a key that is not there is no error. Used only for the
+    /// short-lived markers of trials in flight (`running/`), never for records.
+    async fn delete(&self, key: &str) -> Result<(), SinkError>;
+
     /// Removes what writes cut short by a crash left behind (never visible under a
     /// key) and that is older than `age`, so no writer still in progress is touched.
     /// Returns how many were removed.

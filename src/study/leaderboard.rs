@@ -1,9 +1,11 @@
-//! `svr-etl leaderboard`: the ranking `queries/final_query.sql` produces, computed from
-//! what a sink holds, without Athena.
+//! `svr-etl leaderboard`: the rankings `queries/final_query_cv.sql` (by `cv_r2`) and
+//! `queries/final_query.sql` (by test R^2) produce, computed from what a sink holds,
+//! without Athena.
 //!
-//! Like the query, it scores each `ok` trial of one study (the study of the newest ok
+//! Like the queries, it scores each `ok` trial of one study (the study of the newest ok
 //! trial unless one is named) by the test R^2 of its fact object against the data
-//! object, not by the `test_r2` its hyper record claims, and orders best first.
+//! object, not by the `test_r2` its hyper record claims, and orders best first by the
+//! score asked for; ranked by `cv_r2`, trials without one are left out.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -34,10 +36,22 @@ pub struct Entry {
     #[serde(rename = "C")]
     pub c: f64,
     pub epsilon: f64,
+    pub cv_r2: Option<f64>,
     pub test_r2: f64,
     pub n_test: u64,
     pub study: String,
     pub created_at: String,
+}
+
+/// The score trials are ranked by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RankBy {
+    /// The cross-validated score on the training rows: the honest choice.
+    #[value(name = "cv_r2")]
+    CvR2,
+    /// The test R^2 from the predictions, as the seed pipeline ranked.
+    #[value(name = "test_r2")]
+    TestR2,
 }
 
 /// Output formats.
@@ -99,6 +113,7 @@ async fn score(
         gamma: record.gamma,
         c: record.c,
         epsilon: record.epsilon,
+        cv_r2: record.cv_r2,
         test_r2: r_squared(&truth, &pred),
         n_test: truth.len() as u64,
         study: record.study,
@@ -106,13 +121,19 @@ async fn score(
     }))
 }
 
-/// Ranks the `ok` trials of `study` (default: the newest ok trial's study).
-pub async fn rank(sink: &dyn Sink, study: Option<&str>) -> Result<Vec<Entry>, LeaderboardError> {
+/// Ranks the `ok` trials of `study` (default: the newest ok trial's study) by `by`
+/// (default: `cv_r2` where the study's newest trial has one, else test R^2).
+pub async fn rank(
+    sink: &dyn Sink,
+    study: Option<&str>,
+    by: Option<RankBy>,
+) -> Result<Vec<Entry>, LeaderboardError> {
     let test_y = test_targets(sink).await?;
     let ok: Vec<(String, HyperRecord)> = history::hyper_records(sink)
         .await?
         .into_iter()
         .filter(|(_, r)| r.status == TrialStatus::Ok)
+        .filter(|(_, r)| by != Some(RankBy::CvR2) || r.cv_r2.is_some())
         .collect();
     let Some(study) = study.map(str::to_string).or_else(|| {
         ok.iter()
@@ -121,17 +142,34 @@ pub async fn rank(sink: &dyn Sink, study: Option<&str>) -> Result<Vec<Entry>, Le
     }) else {
         return Ok(Vec::new());
     };
+    let by = by.unwrap_or_else(|| {
+        let newest = ok
+            .iter()
+            .filter(|(_, r)| r.study == study)
+            .max_by_key(|(_, r)| r.hyper_id);
+        match newest.and_then(|(_, r)| r.cv_r2) {
+            Some(_) => RankBy::CvR2,
+            None => RankBy::TestR2,
+        }
+    });
     let test_y = &test_y;
-    let mut entries: Vec<Entry> =
-        futures::stream::iter(ok.into_iter().filter(|(_, r)| r.study == study))
-            .map(|(key, record)| score(sink, test_y, key, record))
-            .buffer_unordered(PARALLEL_GETS)
-            .try_filter_map(|e| async move { Ok(e) })
-            .try_collect()
-            .await?;
+    let in_study = ok
+        .into_iter()
+        .filter(|(_, r)| r.study == study)
+        .filter(|(_, r)| by == RankBy::TestR2 || r.cv_r2.is_some());
+    let mut entries: Vec<Entry> = futures::stream::iter(in_study)
+        .map(|(key, record)| score(sink, test_y, key, record))
+        .buffer_unordered(PARALLEL_GETS)
+        .try_filter_map(|e| async move { Ok(e) })
+        .try_collect()
+        .await?;
+    let score = |e: &Entry| match by {
+        RankBy::CvR2 => e.cv_r2.unwrap_or(f64::NEG_INFINITY),
+        RankBy::TestR2 => e.test_r2,
+    };
     entries.sort_by(|a, b| {
-        b.test_r2
-            .total_cmp(&a.test_r2)
+        score(b)
+            .total_cmp(&score(a))
             .then(a.hyper_id.cmp(&b.hyper_id))
     });
     Ok(entries)
@@ -146,16 +184,17 @@ pub fn render(entries: &[Entry], format: Format) -> String {
             out.push('\n');
         }
         Format::Csv => {
-            out.push_str("rank,hyper_id,gamma,C,epsilon,test_r2,n_test,study,created_at\n");
+            out.push_str("rank,hyper_id,gamma,C,epsilon,cv_r2,test_r2,n_test,study,created_at\n");
             for (i, e) in entries.iter().enumerate() {
                 let _ = writeln!(
                     out,
-                    "{},{},{},{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{},{},{},{}",
                     i + 1,
                     e.hyper_id,
                     e.gamma,
                     e.c,
                     e.epsilon,
+                    e.cv_r2.map(|v| v.to_string()).unwrap_or_default(),
                     e.test_r2,
                     e.n_test,
                     e.study,
@@ -166,18 +205,20 @@ pub fn render(entries: &[Entry], format: Format) -> String {
         Format::Table => {
             let _ = writeln!(
                 out,
-                "{:>4}  {:>18}  {:>12}  {:>12}  {:>12}  {:>10}  {:<12}  created_at",
-                "rank", "hyper_id", "gamma", "C", "epsilon", "test_r2", "study"
+                "{:>4}  {:>18}  {:>12}  {:>12}  {:>12}  {:>10}  {:>10}  {:<12}  created_at",
+                "rank", "hyper_id", "gamma", "C", "epsilon", "cv_r2", "test_r2", "study"
             );
             for (i, e) in entries.iter().enumerate() {
+                let cv = e.cv_r2.map_or("-".to_string(), |v| format!("{v:.6}"));
                 let _ = writeln!(
                     out,
-                    "{:>4}  {:>18}  {:>12.6}  {:>12.6}  {:>12.6}  {:>10.6}  {:<12}  {}",
+                    "{:>4}  {:>18}  {:>12.6}  {:>12.6}  {:>12.6}  {:>10}  {:>10.6}  {:<12}  {}",
                     i + 1,
                     e.hyper_id,
                     e.gamma,
                     e.c,
                     e.epsilon,
+                    cv,
                     e.test_r2,
                     e.study,
                     e.created_at

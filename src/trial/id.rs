@@ -29,6 +29,11 @@ impl HyperId {
         self.0
     }
 
+    /// The id with this number, as read back from a key or a record.
+    pub fn from_raw(raw: i64) -> HyperId {
+        HyperId(raw)
+    }
+
     /// The millisecond the id was stamped with.
     pub fn timestamp_ms(self) -> u64 {
         (self.0 as u64 >> NODE_BITS) + EPOCH_MS

@@ -25,11 +25,13 @@ pub use report::TrialReport;
 
 use crate::config::Settings;
 use crate::dataset::{Dataset, DatasetError};
+use crate::search::{SamplerKind, Searcher};
+use crate::sink::keys::running_key;
 use crate::sink::{Connect, Deadline, Layout, Sink, SinkError, Written};
-use id::HyperIdGenerator;
+use id::{HyperId, HyperIdGenerator};
 use records::{HyperRecord, TrialStatus};
 use sampler::{SearchSpace, TrialParams};
-use trainer::{FitError, FitOutcome, Trainer};
+use trainer::{CvScore, FitError, FitOutcome, Trainer};
 
 /// Where "now" comes from; injected so tests can pin it.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -54,12 +56,14 @@ pub fn prepare(settings: &Settings, now: DateTime<Utc>) -> Result<Trainer, Build
     HyperIdGenerator::check_clock(now).map_err(BuildError::Clock)?;
     let source = settings.dataset();
     let dataset = Arc::new(source.load()?);
-    let trainer = Trainer::new(dataset, *settings.solver()).map_err(|reason| DatasetError {
-        origin: source.origin(),
-        line: None,
-        key: None,
-        reason,
-    })?;
+    let trainer = Trainer::new(dataset, *settings.solver())
+        .and_then(|t| t.with_folds(settings.search().cv_folds.get()))
+        .map_err(|reason| DatasetError {
+            origin: source.origin(),
+            line: None,
+            key: None,
+            reason,
+        })?;
     Ok(trainer)
 }
 
@@ -71,8 +75,12 @@ pub fn cores() -> usize {
 /// How a trial gets its parameters.
 #[derive(Debug, Clone, Copy)]
 pub enum Draw {
-    /// Drawn from the search space with this seed.
-    Seeded { space: SearchSpace, seed: u64 },
+    /// Chosen by `sampler` in the search space, its randomness from `seed`.
+    Seeded {
+        space: SearchSpace,
+        seed: u64,
+        sampler: SamplerKind,
+    },
     /// Given by hand (`--gamma --c --epsilon`).
     Given(TrialParams),
 }
@@ -89,6 +97,16 @@ pub struct Pipeline {
     host: String,
     /// Permits for fits running at once, one per core.
     cores: Arc<tokio::sync::Semaphore>,
+    /// The TPE sampler and the study history it keeps.
+    searcher: Arc<Searcher>,
+}
+
+/// How a trial's parameters came about, for its record.
+struct Chosen {
+    params: TrialParams,
+    seed: Option<u64>,
+    sampler: Option<SamplerKind>,
+    n_history: Option<u64>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -116,7 +134,13 @@ impl Pipeline {
                 .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?
         };
         let sink = connect.open(settings.sink(), settings.s3()).await;
+        let searcher = Arc::new(Searcher::new(
+            sink.clone(),
+            settings.sink().upload_timeout(),
+            settings.search().constant_liar,
+        ));
         Ok(Pipeline {
+            searcher,
             trainer: Arc::new(trainer),
             sink,
             layout: Layout::new(settings.sink().compression),
@@ -154,15 +178,31 @@ impl Pipeline {
     /// to be written later. Once `cancel` fires, the trial stops where it is, its open
     /// uploads aborted, and writes nothing more.
     pub async fn run_trial(&self, draw: Draw, cancel: &CancellationToken) -> TrialReport {
-        let (params, seed, search) = match draw {
-            Draw::Seeded { space, seed } => (space.draw(seed), Some(seed), Some(space)),
-            Draw::Given(p) => (p, None, None),
-        };
         let created = (self.clock)();
-        let mut record = self.new_record(created, &params, seed, search.as_ref());
-        let predictions = match self.fit(params, cancel).await {
-            Ok(outcome) => {
+        let hyper_id = self.ids.next(created);
+        let space = match draw {
+            Draw::Seeded { space, .. } => Some(space),
+            Draw::Given(_) => None,
+        };
+        let study = self.study(space.as_ref());
+        let chosen = self.choose(draw, &study, hyper_id, created, cancel).await;
+        let mut record = self.new_record(hyper_id, created, &chosen, study);
+        // A TPE trial is announced while it runs, so other hosts steer clear of it.
+        let tpe = chosen.sampler == Some(SamplerKind::Tpe);
+        let marker = (tpe && self.searcher.constant_liar()).then(|| {
+            let p = chosen.params;
+            running_key(&record.study, hyper_id, [p.gamma(), p.c(), p.epsilon()])
+        });
+        let (fitted, ()) = tokio::join!(
+            self.fit_with_cv(chosen.params, cancel),
+            self.announce(marker.as_deref(), cancel)
+        );
+        let predictions = match fitted {
+            Ok((outcome, cv)) => {
                 record.fill(&outcome);
+                if let Some(cv) = cv {
+                    record.fill_cv(&cv);
+                }
                 Some(Arc::new(outcome.predictions))
             }
             Err(e) => {
@@ -170,33 +210,121 @@ impl Pipeline {
                 None
             }
         };
+        let cv_r2 = record.cv_r2.filter(|_| record.status == TrialStatus::Ok);
         let unwritten = Unwritten::new(self.clone(), created, record, predictions);
-        unwritten.deliver(cancel).await
+        let report = unwritten.deliver(cancel).await;
+        if tpe {
+            self.searcher.finish(hyper_id, &chosen.params, cv_r2).await;
+        }
+        if let Some(key) = marker {
+            self.withdraw(&key, cancel).await;
+        }
+        report
+    }
+
+    /// The study fingerprint of trials drawn from `space` (`None`: given by hand).
+    fn study(&self, space: Option<&SearchSpace>) -> String {
+        let checksum = self.dataset().checksum();
+        records::study_fingerprint(space, &self.trainer.describe(), checksum)
+    }
+
+    async fn choose(
+        &self,
+        draw: Draw,
+        study: &str,
+        id: HyperId,
+        now: DateTime<Utc>,
+        cancel: &CancellationToken,
+    ) -> Chosen {
+        match draw {
+            Draw::Seeded {
+                space,
+                seed,
+                sampler: SamplerKind::Tpe,
+            } => {
+                let s = self
+                    .searcher
+                    .suggest(study, &space, seed, id, now, cancel)
+                    .await;
+                Chosen {
+                    params: s.params,
+                    seed: Some(seed),
+                    sampler: Some(SamplerKind::Tpe),
+                    n_history: Some(s.n_history),
+                }
+            }
+            Draw::Seeded {
+                space,
+                seed,
+                sampler: SamplerKind::Random,
+            } => Chosen {
+                params: space.draw(seed),
+                seed: Some(seed),
+                sampler: Some(SamplerKind::Random),
+                n_history: None,
+            },
+            Draw::Given(params) => Chosen {
+                params,
+                seed: None,
+                sampler: None,
+                n_history: None,
+            },
+        }
+    }
+
+    /// Writes the marker of a trial in flight; a failure only costs other hosts the
+    /// knowledge of it.
+    async fn announce(&self, marker: Option<&str>, cancel: &CancellationToken) {
+        let Some(key) = marker else { return };
+        let empty: crate::sink::BodyWriter = Box::new(|_| Ok(()));
+        if let Err(e) = self.sink.create(key, empty, &self.deadline(cancel)).await {
+            tracing::debug!(error = %e, "the marker of a trial in flight was not written");
+        }
+    }
+
+    /// Removes the marker of a finished trial; one left behind goes stale in an hour
+    /// and is removed by the next full refresh of any host's history.
+    async fn withdraw(&self, key: &str, cancel: &CancellationToken) {
+        let deadline = self.deadline(cancel);
+        let removed = tokio::select! {
+            r = tokio::time::timeout(deadline.timeout, self.sink.delete(key)) => r.ok(),
+            _ = cancel.cancelled() => None,
+        };
+        if !matches!(removed, Some(Ok(()))) {
+            tracing::debug!(key, "the marker of a finished trial was not removed");
+        }
     }
 
     fn new_record(
         &self,
+        hyper_id: HyperId,
         created: DateTime<Utc>,
-        params: &TrialParams,
-        seed: Option<u64>,
-        search: Option<&SearchSpace>,
+        chosen: &Chosen,
+        study: String,
     ) -> HyperRecord {
         let dataset = self.dataset();
+        let params = &chosen.params;
         HyperRecord {
-            hyper_id: self.ids.next(created),
-            study: records::study_fingerprint(search, &self.trainer.describe(), dataset.checksum()),
+            hyper_id,
+            study,
             status: TrialStatus::Ok,
             error: None,
             gamma: params.gamma(),
             c: params.c(),
             epsilon: params.epsilon(),
-            seed,
+            seed: chosen.seed,
             train_r2: None,
             test_r2: None,
             n_support: None,
             n_train: dataset.n_train() as u64,
             n_test: (dataset.n_rows() - dataset.n_train()) as u64,
             fit_ms: None,
+            cv_r2: None,
+            cv_r2_std: None,
+            cv_folds: self.trainer.n_folds() as u32,
+            cv_ms: None,
+            sampler: chosen.sampler,
+            n_history: chosen.n_history,
             solver_tol: self.trainer.solver().tolerance.get(),
             created_at: records::timestamp(created),
             host: self.host.clone(),
@@ -204,15 +332,35 @@ impl Pipeline {
         }
     }
 
-    /// The fit, on a blocking thread. At cancellation the exact engine stops within
-    /// about a thousand solver iterations; linfa-svm cannot be interrupted, so the trial
-    /// stops waiting for it and its thread finishes unobserved.
-    async fn fit(
+    /// The trial's fit and its cross-validation folds, all at once on the cores. The
+    /// first failure ends the others.
+    async fn fit_with_cv(
         &self,
         params: TrialParams,
         cancel: &CancellationToken,
-    ) -> Result<FitOutcome, FitError> {
-        // One fit per core: trials beyond that wait here, while others write.
+    ) -> Result<(FitOutcome, Option<CvScore>), FitError> {
+        let stop = cancel.child_token();
+        let fit = self.on_core(&stop, move |t, token| t.fit(&params, token));
+        let folds = (0..self.trainer.n_folds())
+            .map(|k| self.on_core(&stop, move |t, token| t.fit_fold(k, &params, token)));
+        let both = tokio::try_join!(fit, futures::future::try_join_all(folds));
+        // Folds still running after a failure stop at their next check.
+        stop.cancel();
+        let (outcome, scores) = both?;
+        let cv = (!scores.is_empty()).then(|| CvScore::of(&scores));
+        Ok((outcome, cv))
+    }
+
+    /// Runs `work` on a blocking thread once a core is free. At cancellation the exact
+    /// engine stops within about a thousand solver iterations; linfa-svm cannot be
+    /// interrupted, so the trial stops waiting for it and its thread finishes
+    /// unobserved.
+    async fn on_core<T, F>(&self, cancel: &CancellationToken, work: F) -> Result<T, FitError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Trainer, &CancellationToken) -> Result<T, FitError> + Send + 'static,
+    {
+        // One fit per core: fits beyond that wait here, while others write.
         let permit = tokio::select! {
             permit = self.cores.clone().acquire_owned() => permit.expect("never closed"),
             _ = cancel.cancelled() => return Err(FitError::Cancelled),
@@ -220,7 +368,7 @@ impl Pipeline {
         let trainer = self.trainer.clone();
         let token = cancel.clone();
         let fit = tokio::task::spawn_blocking(move || {
-            let fitted = trainer.fit(&params, &token);
+            let fitted = work(&trainer, &token);
             drop(permit);
             fitted
         });

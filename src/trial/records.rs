@@ -13,7 +13,8 @@ use sha2::{Digest, Sha256};
 
 use super::id::HyperId;
 use super::sampler::SearchSpace;
-use super::trainer::FitOutcome;
+use super::trainer::{CvScore, FitOutcome};
+use crate::search::SamplerKind;
 
 /// Outcome of a trial.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +45,20 @@ pub struct HyperRecord {
     pub n_train: u64,
     pub n_test: u64,
     pub fit_ms: Option<f64>,
+    /// Mean R^2 of the cross-validation folds on the training rows; null when off or
+    /// failed.
+    pub cv_r2: Option<f64>,
+    /// The folds' population standard deviation of R^2.
+    pub cv_r2_std: Option<f64>,
+    /// Folds fitted; 0 when cross-validation is off.
+    #[serde(default)]
+    pub cv_folds: u32,
+    /// The folds' fit and prediction time, summed.
+    pub cv_ms: Option<f64>,
+    /// How the parameters were chosen: `random`, `tpe`, or null when given by hand.
+    pub sampler: Option<SamplerKind>,
+    /// Completed trials of the study the TPE sampler saw; null for other samplers.
+    pub n_history: Option<u64>,
     pub solver_tol: f64,
     /// RFC 3339, UTC, millisecond precision.
     pub created_at: String,
@@ -75,6 +90,12 @@ pub const HYPER_FIELDS: &[&str] = &[
     "n_train",
     "n_test",
     "fit_ms",
+    "cv_r2",
+    "cv_r2_std",
+    "cv_folds",
+    "cv_ms",
+    "sampler",
+    "n_history",
     "solver_tol",
     "created_at",
     "host",
@@ -121,6 +142,13 @@ impl HyperRecord {
         self.test_r2 = Some(outcome.test_r2);
         self.n_support = Some(outcome.n_support as u64);
         self.fit_ms = Some(outcome.fit_ms);
+    }
+
+    /// Takes the cross-validated score.
+    pub fn fill_cv(&mut self, cv: &CvScore) {
+        self.cv_r2 = Some(cv.mean);
+        self.cv_r2_std = Some(cv.std);
+        self.cv_ms = Some(cv.ms);
     }
 
     /// Marks the trial failed, for `reason`.
@@ -177,6 +205,12 @@ mod tests {
             n_train: 353,
             n_test: 89,
             fit_ms: Some(1.5),
+            cv_r2: Some(0.25),
+            cv_r2_std: Some(0.125),
+            cv_folds: 5,
+            cv_ms: Some(7.0),
+            sampler: Some(SamplerKind::Tpe),
+            n_history: Some(12),
             solver_tol: 1e-3,
             created_at: timestamp(Utc::now()),
             host: "h".into(),

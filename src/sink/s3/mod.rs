@@ -201,6 +201,17 @@ impl Sink for S3Sink {
         }
     }
 
+    async fn delete(&self, key: &str) -> Result<(), SinkError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(key))
+            .send()
+            .await
+            .map_err(|e| self.remote("DeleteObject", key, e))?;
+        Ok(())
+    }
+
     async fn list(&self, prefix: &str) -> Result<Vec<String>, SinkError> {
         let strip = if self.prefix.is_empty() {
             0

@@ -7,6 +7,7 @@
 //! bad fit never takes the process down.
 
 pub mod exact;
+mod folds;
 mod linfa;
 
 use std::panic::{self, AssertUnwindSafe};
@@ -16,6 +17,8 @@ use std::time::Instant;
 use ndarray::{Array1, Array2, Axis};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
+
+pub use folds::{kfold_test_ranges, CvScore};
 
 use super::metrics::r_squared;
 use super::sampler::TrialParams;
@@ -76,6 +79,26 @@ pub enum FitError {
     Cancelled,
     #[error("stopped after {secs} s (solver.max_fit_secs) at {iterations} iterations")]
     TimedOut { secs: f64, iterations: usize },
+    #[error("cross-validation fold {fold} of {folds}: {source}")]
+    InFold {
+        fold: usize,
+        folds: usize,
+        source: Box<FitError>,
+    },
+}
+
+impl FitError {
+    /// The same error, said of fold `k` (from 0) of `folds`.
+    fn in_fold(self, k: usize, folds: usize) -> FitError {
+        match self {
+            FitError::Cancelled => FitError::Cancelled,
+            other => FitError::InFold {
+                fold: k + 1,
+                folds,
+                source: Box::new(other),
+            },
+        }
+    }
 }
 
 /// A fitted trial: predictions for every data point, in data set order.
@@ -99,6 +122,16 @@ pub struct Trainer {
     solver: SolverSettings,
     /// The exact engine's per-data-set work; `None` for linfa-svm.
     distances: Option<exact::Distances>,
+    /// Cross-validation folds of the training rows; empty when it is off.
+    folds: Vec<folds::Fold>,
+}
+
+/// What one fit works on: the rows it learns from and those it predicts.
+struct FitData<'a> {
+    train_x: &'a Array2<f64>,
+    train_y: &'a Array1<f64>,
+    predict_x: &'a Array2<f64>,
+    distances: Option<&'a exact::Distances>,
 }
 
 impl Trainer {
@@ -132,7 +165,36 @@ impl Trainer {
             train_y,
             solver,
             distances,
+            folds: Vec::new(),
         })
+    }
+
+    /// Adds `k`-fold cross-validation (`search.cv_folds`); 0 leaves it off. The folds
+    /// share one more `solver.max_fit_mib` for what they precompute.
+    pub fn with_folds(mut self, k: usize) -> Result<Trainer, String> {
+        let n = self.train_x.nrows();
+        if k == 0 {
+            return Ok(self);
+        }
+        if k < 2 {
+            return Err("search.cv_folds must be 0 (off) or at least 2".into());
+        }
+        // Every fold needs a test row, and a fit needs two rows.
+        let needed = k.max(3);
+        if n < needed {
+            return Err(format!(
+                "search.cv_folds = {k} needs at least {needed} training rows and there are {n} (0 turns cross-validation off)"
+            ));
+        }
+        let budget =
+            (self.solver.engine == Engine::Exact).then(|| self.solver.budget_bytes() / k as u128);
+        self.folds = folds::Fold::split(&self.train_x, &self.train_y, k, budget);
+        Ok(self)
+    }
+
+    /// How many cross-validation folds each trial fits; 0 when off.
+    pub fn n_folds(&self) -> usize {
+        self.folds.len()
     }
 
     pub fn dataset(&self) -> &Arc<Dataset> {
@@ -147,10 +209,14 @@ impl Trainer {
     /// study fingerprint, so that changing it starts a new study.
     pub fn describe(&self) -> String {
         let tol = self.solver.tolerance.get();
-        match self.solver.engine {
+        let fit = match self.solver.engine {
             // As trials of the linfa-svm engine have always been fingerprinted.
             Engine::LinfaSvm => format!("kernel=rbf;solver_tol={tol:?};shrinking=false"),
             Engine::Exact => format!("engine=exact;kernel=rbf;solver_tol={tol:?};shrinking=true"),
+        };
+        match self.folds.len() {
+            0 => fit,
+            k => format!("{fit};cv=kfold{k}"),
         }
     }
 
@@ -164,14 +230,14 @@ impl Trainer {
     ) -> Result<FitOutcome, FitError> {
         let started = Instant::now();
         let deadline = started + self.solver.max_fit_secs.get();
-        // linfa-svm 0.8.1 panics (index out of bounds in solver_smo) on some inputs;
-        // the panic is contained here and reported as a failed trial.
-        let predicted = panic::catch_unwind(AssertUnwindSafe(|| {
-            self.fit_predict(params, cancel, deadline)
-        }))
-        .map_err(|payload| FitError::Panicked(panic_message(payload.as_ref())))??;
+        let data = FitData {
+            train_x: &self.train_x,
+            train_y: &self.train_y,
+            predict_x: self.dataset.features(),
+            distances: self.distances.as_ref(),
+        };
+        let (predictions, n_support) = self.fit_predict(data, params, cancel, deadline)?;
         let fit_ms = started.elapsed().as_secs_f64() * 1e3;
-        let (predictions, n_support) = predicted;
         if let Some(i) = predictions.iter().position(|p| !p.is_finite()) {
             return Err(FitError::NonFinite(format!(
                 "prediction for point_id {} is {}",
@@ -194,18 +260,66 @@ impl Trainer {
         })
     }
 
-    /// Predictions for every row and the number of support vectors.
+    /// Fits fold `k` of the cross-validation and scores it: its R^2 and the time
+    /// taken in ms. Blocking, stopped as [`Trainer::fit`] is.
+    pub fn fit_fold(
+        &self,
+        k: usize,
+        params: &TrialParams,
+        cancel: &CancellationToken,
+    ) -> Result<(f64, f64), FitError> {
+        let started = Instant::now();
+        let deadline = started + self.solver.max_fit_secs.get();
+        let fold = &self.folds[k];
+        let data = FitData {
+            train_x: &fold.train_x,
+            train_y: &fold.train_y,
+            predict_x: &fold.test_x,
+            distances: fold.distances.as_ref(),
+        };
+        let (predictions, _) = self
+            .fit_predict(data, params, cancel, deadline)
+            .map_err(|e| e.in_fold(k, self.folds.len()))?;
+        let r2 = r_squared(&fold.test_y, &predictions);
+        if !r2.is_finite() {
+            return Err(FitError::NonFinite(format!(
+                "R^2 of cross-validation fold {} of {} is {r2}",
+                k + 1,
+                self.folds.len()
+            )));
+        }
+        Ok((r2, started.elapsed().as_secs_f64() * 1e3))
+    }
+
+    /// Predictions for `data.predict_x` and the number of support vectors; a panic
+    /// inside the engine comes back as [`FitError::Panicked`].
     fn fit_predict(
         &self,
+        data: FitData<'_>,
         params: &TrialParams,
         cancel: &CancellationToken,
         deadline: Instant,
     ) -> Result<(Vec<f64>, usize), FitError> {
-        let Some(distances) = &self.distances else {
+        // linfa-svm 0.8.1 panics (index out of bounds in solver_smo) on some inputs;
+        // the panic is contained here and reported as a failed trial.
+        panic::catch_unwind(AssertUnwindSafe(|| {
+            self.fit_predict_unguarded(data, params, cancel, deadline)
+        }))
+        .map_err(|payload| FitError::Panicked(panic_message(payload.as_ref())))?
+    }
+
+    fn fit_predict_unguarded(
+        &self,
+        data: FitData<'_>,
+        params: &TrialParams,
+        cancel: &CancellationToken,
+        deadline: Instant,
+    ) -> Result<(Vec<f64>, usize), FitError> {
+        let Some(distances) = data.distances else {
             return linfa::fit_predict(
-                &self.train_x,
-                &self.train_y,
-                self.dataset.features(),
+                data.train_x,
+                data.train_y,
+                data.predict_x,
                 params,
                 self.solver.tolerance.get(),
             );
@@ -218,7 +332,7 @@ impl Trainer {
         }
         .check()
         .map_err(FitError::Rejected)?;
-        let y = self.train_y.as_slice().expect("gathered contiguous");
+        let y = data.train_y.as_slice().expect("gathered contiguous");
         let mut stop = || cancel.is_cancelled() || Instant::now() >= deadline;
         let model = valid.fit(distances, y, &mut stop).map_err(|stopped| {
             if cancel.is_cancelled() {
