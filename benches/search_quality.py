@@ -43,7 +43,8 @@ def svr_etl_runs(sink, sampler, seeds, trials, liar=True):
                               env=dict(env, SVR_ETL__SEARCH__SEED=str(s)),
                               stdout=subprocess.DEVNULL, cwd=ROOT) for s in seeds]
     for p in procs:
-        p.wait()
+        if p.wait() != 0:
+            raise SystemExit(f"svr-etl once failed ({p.returncode}); is target/release current?")
     rows = records(sink)
     return [(r["cv_r2"] if r["cv_r2"] is not None else -np.inf, r["test_r2"]) for r in rows]
 

@@ -12,6 +12,7 @@ mod datasets;
 mod faults;
 mod fidelity;
 mod hyper_ids;
+mod iam;
 mod journal;
 mod s3;
 mod search;
