@@ -173,6 +173,12 @@ impl Settings {
                 ),
             ));
         }
+        if self.search.cv_folds.get() == 1 {
+            return Err((
+                "search.cv_folds",
+                "must be 0 (off) or at least 2, got 1".into(),
+            ));
+        }
         if self.search.sampler == SamplerKind::Tpe && self.search.cv_folds.get() == 0 {
             return Err((
                 "search.sampler",

@@ -73,6 +73,13 @@ fn impossible_values_name_their_key() {
         ("[sink]\npart_size_mib = 1\n", "sink.part_size_mib"),
         ("[log]\nlevel = \"loud=[\"\n", "log.level"),
         ("[log]\nlevel = \"warning\"\n", "log.level"),
+        ("[search]\nsampler = \"grid\"\n", "search.sampler"),
+        (
+            "[search]\nsampler = \"tpe\"\ncv_folds = 0\n",
+            "search.sampler",
+        ),
+        ("[search]\ncv_folds = 1001\n", "search.cv_folds"),
+        ("[search]\ncv_folds = 1\n", "search.cv_folds"),
     ] {
         let err = load_str(toml).unwrap_err().to_string();
         assert!(err.contains(&format!("`{key}`")), "{toml}: {err}");
