@@ -7,19 +7,10 @@ fn install_root() -> tempfile::TempDir {
     // `verify` resolves ExecStart and the unit's dependencies inside --root.
     let root = tempfile::tempdir().unwrap();
     let r = root.path();
-    for dir in [
-        "usr/local/bin",
-        "bin",
-        "usr/lib/systemd",
-        "etc/systemd/system",
-    ] {
+    for dir in ["usr/bin", "bin", "usr/lib/systemd", "etc/systemd/system"] {
         std::fs::create_dir_all(r.join(dir)).unwrap();
     }
-    std::fs::copy(
-        env!("CARGO_BIN_EXE_svr-etl"),
-        r.join("usr/local/bin/svr-etl"),
-    )
-    .unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_svr-etl"), r.join("usr/bin/svr-etl")).unwrap();
     std::fs::copy("/bin/kill", r.join("bin/kill")).unwrap();
     let status = Command::new("cp")
         .args(["-r", "/usr/lib/systemd/system"])
