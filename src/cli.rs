@@ -34,8 +34,27 @@ pub enum Command {
     CheckConfig,
     /// Print the Athena DDL with the configured database and sink location filled in.
     Sql(SqlArgs),
-    /// Rank the trials in the sink by test R^2, as queries/final_query.sql does.
+    /// Rank the trials in the sink by cv_r2 or test R^2, as queries/final_query_cv.sql
+    /// and queries/final_query.sql do.
     Leaderboard(LeaderboardArgs),
+    /// Write one self-contained HTML page about the current study: charts of the
+    /// search, the top 10, counts.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Sink URL to read, overriding sink.url.
+    #[arg(long, value_name = "URL")]
+    pub sink: Option<String>,
+
+    /// Where to write the page.
+    #[arg(long, value_name = "FILE", default_value = "report.html")]
+    pub out: PathBuf,
+
+    /// Report on this study (the `study` of a hyper record) instead of the newest trial's.
+    #[arg(long)]
+    pub study: Option<String>,
 }
 
 #[derive(Debug, Args)]

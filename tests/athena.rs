@@ -227,3 +227,20 @@ fn sql_prints_the_ddl_for_the_configured_sink() {
         "{sql}"
     );
 }
+
+#[test]
+fn the_schema_picture_names_every_column() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/schema.svg");
+    let svg = std::fs::read_to_string(path).unwrap();
+    // Column names appear as text, alone or in comma-separated groups.
+    let words: std::collections::HashSet<String> = svg
+        .split(['>', '<', ','])
+        .map(|w| w.trim().to_lowercase())
+        .collect();
+    for field in HYPER_FIELDS.iter().chain(FACT_FIELDS) {
+        assert!(
+            words.contains(&field.to_lowercase()),
+            "{field} missing from schema.svg"
+        );
+    }
+}

@@ -14,6 +14,7 @@ mod fidelity;
 mod hyper_ids;
 mod iam;
 mod journal;
+mod report;
 mod s3;
 mod search;
 mod systemd;

@@ -7,6 +7,7 @@
 
 mod leaderboard;
 mod once;
+mod report;
 mod run;
 mod sql;
 
@@ -33,6 +34,7 @@ pub fn execute(cli: Cli) -> Result<(), AppError> {
         Command::Leaderboard(args) => {
             with_runtime(&settings, leaderboard::run(settings.clone(), args))
         }
+        Command::Report(args) => with_runtime(&settings, report::run(settings.clone(), args)),
         Command::Run => {
             let log = telemetry::init(settings.log_level());
             telemetry::log_panics();

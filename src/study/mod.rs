@@ -8,3 +8,4 @@ pub mod athena;
 pub mod history;
 pub mod leaderboard;
 pub mod publish;
+pub mod report;
