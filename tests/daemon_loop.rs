@@ -98,6 +98,19 @@ struct Latency {
     down: Arc<AtomicBool>,
 }
 
+impl Latency {
+    fn refuse_while_down(&self, op: &'static str, key: &str) -> Result<(), SinkError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(SinkError::Remote {
+                op,
+                location: self.location(key),
+                message: "connection refused".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Sink for Latency {
     async fn create(
@@ -128,15 +141,18 @@ impl Sink for Latency {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, SinkError> {
+        self.refuse_while_down("reading", key)?;
         tokio::time::sleep(self.delay).await;
         self.inner.get(key).await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, SinkError> {
+        self.refuse_while_down("listing", prefix)?;
         self.inner.list(prefix).await
     }
 
     async fn delete(&self, key: &str) -> Result<(), SinkError> {
+        self.refuse_while_down("deleting", key)?;
         self.inner.delete(key).await
     }
 
@@ -567,4 +583,38 @@ async fn sigterm_gives_queued_trials_the_grace_period() {
         "{took:?}"
     );
     assert_eq!(stats.queued, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tpe_daemon_goes_on_while_the_sink_is_down_and_catches_up() {
+    let mut h = Harness::new(None);
+    let sink = h.sink("tpe-down", Duration::ZERO);
+    let settings = h.write_config(&sink, 900, "[search]\nsampler = \"tpe\"\n");
+    let mut daemon = h.start(settings).await;
+    // The history cannot be read, the markers not written: trials go on all the same.
+    runs_while_down(&h, &mut daemon, 3, 1).await;
+    assert_eq!(daemon.stats().queued, 3);
+    h.sink_down(false);
+    assert_eq!(daemon.step().await, Step::FlushStarted { queued: 3 });
+    assert_eq!(
+        daemon.step().await,
+        Step::Flushed {
+            written: 3,
+            left: 0
+        }
+    );
+    h.tick().await;
+    assert_eq!(daemon.step().await, Step::RunStarted { trials: 1 });
+    assert_eq!(daemon.step().await, Step::RunFinished { ok: 1, failed: 0 });
+    let records = trials(&sink);
+    assert_eq!(records.len(), 4);
+    // The trials of the outage joined the history as they finished.
+    let seen: Vec<u64> = records
+        .iter()
+        .map(|r| r["n_history"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seen, [0, 1, 2, 3]);
+    assert!(files_under(&sink)
+        .iter()
+        .all(|f| !f.starts_with("running/")));
 }

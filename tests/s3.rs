@@ -470,3 +470,41 @@ async fn two_processes_writing_one_bucket_make_200_distinct_whole_trials() {
     assert_eq!(ids.len(), 200);
     assert_eq!(moto.open_uploads(&bucket).await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tpe_on_s3_reads_the_history_back_and_removes_its_markers() {
+    let moto = Moto::start();
+    let bucket = moto.bucket().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("s3://{bucket}/p");
+    // Two processes in turn: the second learns from the first's records in the bucket.
+    for trials in ["12", "3"] {
+        let mut cmd = svr_etl(dir.path());
+        moto.env(&mut cmd);
+        let out = cmd
+            .args(["once", "--trials", trials, "--sink", &url])
+            .env("SVR_ETL__SEARCH__SAMPLER", "tpe")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let mut records = Vec::new();
+    for key in moto.keys(&bucket, "p/hyper/").await {
+        records.extend(ndjson(
+            &String::from_utf8(moto.get(&bucket, &key).await).unwrap(),
+        ));
+    }
+    records.sort_by_key(|r| r["hyper_id"].as_i64());
+    let seen: Vec<u64> = records
+        .iter()
+        .map(|r| r["n_history"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seen, (0..15).collect::<Vec<u64>>());
+    assert!(records
+        .iter()
+        .all(|r| r["sampler"] == "tpe" && r["cv_r2"].is_f64()));
+    assert!(
+        moto.keys(&bucket, "p/running/").await.is_empty(),
+        "markers deleted through DeleteObject"
+    );
+}
