@@ -9,62 +9,22 @@
 pub mod exact;
 mod folds;
 mod linfa;
+mod settings;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
 
 use ndarray::{Array1, Array2, Axis};
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 pub use folds::{kfold_test_ranges, CvScore};
+pub use settings::{Engine, SolverSettings};
 
 use super::metrics::r_squared;
 use super::sampler::TrialParams;
-use crate::config::values::{Bounded, Positive, Seconds};
 use crate::dataset::Dataset;
 use crate::error::panic_message;
-
-/// Which solver fits (`solver.engine`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Engine {
-    Exact,
-    LinfaSvm,
-}
-
-/// `[solver]`: how the SMO solver runs.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SolverSettings {
-    pub engine: Engine,
-    /// Stopping tolerance (libsvm's and linfa's `eps`).
-    pub tolerance: Positive,
-    /// A fit still running after this long ends as a failed trial (exact engine).
-    pub max_fit_secs: Seconds<false>,
-    /// Largest training set accepted, a bound on a fit's time.
-    pub max_train_rows: Bounded<2, { u32::MAX as u64 }>,
-    /// Memory one fit's kernel may take, in MiB.
-    pub max_fit_mib: Bounded<1, { 1 << 30 }>,
-}
-
-impl SolverSettings {
-    /// The memory a fit on `n_train` training rows needs at least: linfa-svm keeps a
-    /// dense n_train^2 kernel of f64. The exact engine fits any size: within the budget
-    /// it keeps distances and kernel whole, past it two kernel rows at the least.
-    pub fn fit_bytes(&self, n_train: usize) -> u128 {
-        let n = n_train as u128;
-        match self.engine {
-            Engine::LinfaSvm => n * n * 8,
-            Engine::Exact => 2 * 4 * n,
-        }
-    }
-
-    fn budget_bytes(&self) -> u128 {
-        self.max_fit_mib.get() as u128 * (1 << 20)
-    }
-}
 
 /// Why a fit produced no usable model.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
