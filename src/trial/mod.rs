@@ -7,6 +7,7 @@
 //! all its predictions are there. The stages live beside it: [`sampler`] draws,
 //! [`trainer`] fits, [`records`] serializes, [`id`] names the trial.
 
+mod choice;
 mod delivery;
 pub mod id;
 pub mod metrics;
@@ -20,6 +21,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
+use choice::Chosen;
+pub use choice::Draw;
 pub use delivery::Unwritten;
 pub use report::TrialReport;
 
@@ -72,19 +75,6 @@ pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// How a trial gets its parameters.
-#[derive(Debug, Clone, Copy)]
-pub enum Draw {
-    /// Chosen by `sampler` in the search space, its randomness from `seed`.
-    Seeded {
-        space: SearchSpace,
-        seed: u64,
-        sampler: SamplerKind,
-    },
-    /// Given by hand (`--gamma --c --epsilon`).
-    Given(TrialParams),
-}
-
 /// Everything a trial needs, kept between trials.
 #[derive(Clone)]
 pub struct Pipeline {
@@ -99,14 +89,6 @@ pub struct Pipeline {
     cores: Arc<tokio::sync::Semaphore>,
     /// The TPE sampler and the study history it keeps.
     searcher: Arc<Searcher>,
-}
-
-/// How a trial's parameters came about, for its record.
-struct Chosen {
-    params: TrialParams,
-    seed: Option<u64>,
-    sampler: Option<SamplerKind>,
-    n_history: Option<u64>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -226,73 +208,6 @@ impl Pipeline {
     fn study(&self, space: Option<&SearchSpace>) -> String {
         let checksum = self.dataset().checksum();
         records::study_fingerprint(space, &self.trainer.describe(), checksum)
-    }
-
-    async fn choose(
-        &self,
-        draw: Draw,
-        study: &str,
-        id: HyperId,
-        now: DateTime<Utc>,
-        cancel: &CancellationToken,
-    ) -> Chosen {
-        match draw {
-            Draw::Seeded {
-                space,
-                seed,
-                sampler: SamplerKind::Tpe,
-            } => {
-                let s = self
-                    .searcher
-                    .suggest(study, &space, seed, id, now, cancel)
-                    .await;
-                Chosen {
-                    params: s.params,
-                    seed: Some(seed),
-                    sampler: Some(SamplerKind::Tpe),
-                    n_history: Some(s.n_history),
-                }
-            }
-            Draw::Seeded {
-                space,
-                seed,
-                sampler: SamplerKind::Random,
-            } => Chosen {
-                params: space.draw(seed),
-                seed: Some(seed),
-                sampler: Some(SamplerKind::Random),
-                n_history: None,
-            },
-            Draw::Given(params) => Chosen {
-                params,
-                seed: None,
-                sampler: None,
-                n_history: None,
-            },
-        }
-    }
-
-    /// Writes the marker of a trial in flight; a failure only costs other hosts the
-    /// knowledge of it.
-    async fn announce(&self, marker: Option<&str>, cancel: &CancellationToken) {
-        let Some(key) = marker else { return };
-        let empty: crate::sink::BodyWriter = Box::new(|_| Ok(()));
-        if let Err(e) = self.sink.create(key, empty, &self.deadline(cancel)).await {
-            tracing::debug!(error = %e, "the marker of a trial in flight was not written");
-        }
-    }
-
-    /// Removes the marker of a finished trial; one left behind goes stale in an hour
-    /// and is removed by the next full refresh of any host's history.
-    async fn withdraw(&self, key: &str, cancel: &CancellationToken) {
-        let deadline = self.deadline(cancel);
-        let removed = tokio::select! {
-            r = tokio::time::timeout(deadline.timeout, self.sink.delete(key)) => r.ok(),
-            _ = cancel.cancelled() => None,
-        };
-        if !matches!(removed, Some(Ok(()))) {
-            tracing::debug!(key, "the marker of a finished trial was not removed");
-        }
     }
 
     fn new_record(
