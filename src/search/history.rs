@@ -20,7 +20,7 @@ use super::parzen::Point;
 use super::tpe::Scored;
 use crate::sink::keys::{hyper_id_of, parse_running_key, running_prefix, HYPER_PREFIX};
 use crate::sink::{Sink, SinkError};
-use crate::study::history::{parse_lines, read_text, ReadError, PARALLEL_GETS};
+use crate::study::history::{read_record, ReadError, PARALLEL_GETS};
 use crate::trial::id::HyperId;
 use crate::trial::records::TrialStatus;
 
@@ -140,7 +140,7 @@ impl StudyHistory {
             .collect();
         let mut reads = futures::stream::iter(new)
             .map(|key| async move {
-                let read = read_summary(sink, &key).await;
+                let read = read_record::<Summary>(sink, &key).await;
                 (key, read)
             })
             .buffer_unordered(PARALLEL_GETS);
@@ -201,12 +201,4 @@ impl StudyHistory {
         }
         Ok(())
     }
-}
-
-async fn read_summary(sink: &dyn Sink, key: &str) -> Result<Option<Summary>, ReadError> {
-    let Some(text) = read_text(sink, key).await? else {
-        return Ok(None);
-    };
-    let mut rows: Vec<Summary> = parse_lines(&text, || sink.location(key))?;
-    Ok(rows.pop())
 }

@@ -50,16 +50,26 @@ pub fn parse_lines<T: DeserializeOwned>(
         .collect()
 }
 
+/// The last record of a one-record object (a hyper record), or `None` when the
+/// object is gone.
+pub async fn read_record<T: DeserializeOwned>(
+    sink: &dyn Sink,
+    key: &str,
+) -> Result<Option<T>, ReadError> {
+    let Some(text) = read_text(sink, key).await? else {
+        return Ok(None);
+    };
+    let mut rows: Vec<T> = parse_lines(&text, || sink.location(key))?;
+    Ok(rows.pop())
+}
+
 /// Every hyper record in the sink, with its key.
 pub async fn hyper_records(sink: &dyn Sink) -> Result<Vec<(String, HyperRecord)>, ReadError> {
     let keys = sink.list(HYPER_PREFIX).await?;
     futures::stream::iter(keys)
         .map(|key| async move {
-            let Some(text) = read_text(sink, &key).await? else {
-                return Ok(None);
-            };
-            let mut rows: Vec<HyperRecord> = parse_lines(&text, || sink.location(&key))?;
-            Ok(rows.pop().map(|r| (key, r)))
+            let record: Option<HyperRecord> = read_record(sink, &key).await?;
+            Ok(record.map(|r| (key, r)))
         })
         .buffer_unordered(PARALLEL_GETS)
         .try_filter_map(|r| async move { Ok(r) })
