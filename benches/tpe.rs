@@ -13,20 +13,16 @@ use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
+use svr_etl::config::Settings;
 use svr_etl::search::bounds;
 use svr_etl::search::tpe::{suggest, Scored};
-use svr_etl::trial::sampler::{LogRange, SearchSpace};
 
 const REPEATS: usize = 15;
 
 /// Median seconds of one suggestion over `n` random completed trials.
 fn ours(n: usize, repeats: usize) -> f64 {
-    let space = SearchSpace {
-        gamma: LogRange::new(-2.0, 2.0).unwrap(),
-        c: LogRange::new(-2.0, 2.0).unwrap(),
-        epsilon: LogRange::new(-2.0, 0.0).unwrap(),
-    };
-    let b = bounds(&space);
+    // The default ranges, as the peer's search space.
+    let b = bounds(&Settings::load(None).unwrap().search().space());
     let mut rng = ChaCha20Rng::seed_from_u64(5);
     let history: Vec<Scored> = (0..n)
         .map(|i| Scored {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::Value;
+use svr_etl::config::Settings;
 use svr_etl::search::bounds;
 use svr_etl::search::history::{point, StudyHistory};
 use svr_etl::search::parzen::Point;
@@ -16,7 +17,6 @@ use svr_etl::trial::id::{HyperId, HyperIdGenerator};
 
 use crate::helper::{field, file_path, files_under, ndjson, stderr, stdout, svr_etl};
 use svr_etl::search::tpe::{estimators, split, Scored};
-use svr_etl::trial::sampler::{LogRange, SearchSpace};
 
 #[derive(Deserialize)]
 struct Fixture {
@@ -53,19 +53,12 @@ impl Params {
     }
 }
 
-fn default_space() -> SearchSpace {
-    SearchSpace {
-        gamma: LogRange::new(-2.0, 2.0).unwrap(),
-        c: LogRange::new(-2.0, 2.0).unwrap(),
-        epsilon: LogRange::new(-2.0, 0.0).unwrap(),
-    }
-}
-
 #[test]
 fn tpe_matches_optunas_split_and_estimators() {
     let text = include_str!("fixtures/tpe.json");
     let fx: Fixture = serde_json::from_str(text).unwrap();
-    let bounds = bounds(&default_space());
+    // The fixture's space is the shipped default's.
+    let bounds = bounds(&Settings::load(None).unwrap().search().space());
     let mut compared = 0;
     for case in &fx.cases {
         let completed: Vec<Scored> = case
