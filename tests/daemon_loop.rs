@@ -469,6 +469,13 @@ async fn runs_while_down(h: &Harness, daemon: &mut Daemon, runs: usize, trials: 
     }
 }
 
+/// One try at writing the queued trials: `queued` of them, `written` written, `left`
+/// still queued.
+async fn flush(daemon: &mut Daemon, queued: usize, written: usize, left: usize) {
+    assert_eq!(daemon.step().await, Step::FlushStarted { queued });
+    assert_eq!(daemon.step().await, Step::Flushed { written, left });
+}
+
 #[tokio::test(start_paused = true)]
 async fn trials_the_sink_refused_are_written_oldest_first_once_it_answers() {
     let mut h = Harness::new(None);
@@ -480,26 +487,12 @@ async fn trials_the_sink_refused_are_written_oldest_first_once_it_answers() {
     assert_eq!(daemon.stats().queued, 3);
     assert!(h.notes.count("3 queued for the sink") >= 1);
     // Tries while the sink is still down write nothing and keep the order.
-    assert_eq!(daemon.step().await, Step::FlushStarted { queued: 3 });
-    assert_eq!(
-        daemon.step().await,
-        Step::Flushed {
-            written: 0,
-            left: 3
-        }
-    );
+    flush(&mut daemon, 3, 0, 3).await;
     assert!(trials(&sink).is_empty());
 
     h.sink_down(false);
     let back = chrono::Utc::now();
-    assert_eq!(daemon.step().await, Step::FlushStarted { queued: 3 });
-    assert_eq!(
-        daemon.step().await,
-        Step::Flushed {
-            written: 3,
-            left: 0
-        }
-    );
+    flush(&mut daemon, 3, 3, 0).await;
     let stats = daemon.stats();
     assert_eq!(
         (stats.trials_ok, stats.trials_failed, stats.queued),
@@ -595,14 +588,7 @@ async fn a_tpe_daemon_goes_on_while_the_sink_is_down_and_catches_up() {
     runs_while_down(&h, &mut daemon, 3, 1).await;
     assert_eq!(daemon.stats().queued, 3);
     h.sink_down(false);
-    assert_eq!(daemon.step().await, Step::FlushStarted { queued: 3 });
-    assert_eq!(
-        daemon.step().await,
-        Step::Flushed {
-            written: 3,
-            left: 0
-        }
-    );
+    flush(&mut daemon, 3, 3, 0).await;
     h.tick().await;
     assert_eq!(daemon.step().await, Step::RunStarted { trials: 1 });
     assert_eq!(daemon.step().await, Step::RunFinished { ok: 1, failed: 0 });
