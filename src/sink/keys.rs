@@ -5,7 +5,7 @@
 
 use std::io::{self, Read, Write};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::BodyWriter;
@@ -19,6 +19,10 @@ pub const HYPER_PREFIX: &str = "hyper/";
 pub const FACT_PREFIX: &str = "fact/";
 /// Where trials in flight are announced, one empty object each while it runs.
 pub const RUNNING_PREFIX: &str = "running/";
+/// Where compacted days of hyper records live, as Parquet.
+pub const HYPER_PARQUET_PREFIX: &str = "hyper_parquet/";
+/// Where compacted days of predictions live, as Parquet.
+pub const FACT_PARQUET_PREFIX: &str = "fact_parquet/";
 
 /// Whether objects are gzipped (`sink.compression`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +65,11 @@ impl Layout {
         )
     }
 
+    /// The fact key of trial `id` created on `day`.
+    pub fn fact_key_on(&self, day: NaiveDate, id: HyperId) -> String {
+        format!("{}{id}.{}", day_prefix(FACT_PREFIX, day), self.ext())
+    }
+
     pub fn hyper_key(&self, created: DateTime<Utc>, id: HyperId) -> String {
         format!(
             "{HYPER_PREFIX}dt={}/{id}.{}",
@@ -88,6 +97,34 @@ impl Layout {
 pub fn fact_key_of(hyper_key: &str) -> Option<String> {
     let rest = hyper_key.strip_prefix(HYPER_PREFIX)?;
     Some(format!("{FACT_PREFIX}{rest}"))
+}
+
+/// The folder of one UTC day under a table's `prefix`: `<prefix>dt=YYYY-MM-DD/`.
+pub fn day_prefix(prefix: &str, day: NaiveDate) -> String {
+    format!("{prefix}dt={}/", day.format("%Y-%m-%d"))
+}
+
+/// The UTC day a partitioned key (or a day's folder) belongs to.
+pub fn day_of(key: &str) -> Option<NaiveDate> {
+    let (_, rest) = key.split_once("/dt=")?;
+    let day = rest.split('/').next()?;
+    NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()
+}
+
+/// Part `n` of a compacted day under `prefix` (one of the `*_PARQUET_PREFIX`es):
+/// `<prefix>dt=YYYY-MM-DD/part-00000.parquet`. Parts are numbered in the order they
+/// were written; a later part holds only trials that earlier ones lack.
+pub fn part_key(prefix: &str, day: NaiveDate, n: u32) -> String {
+    format!("{}part-{n:05}.parquet", day_prefix(prefix, day))
+}
+
+/// The number of a [`part_key`].
+pub fn part_number(key: &str) -> Option<u32> {
+    let name = key.rsplit('/').next()?;
+    name.strip_prefix("part-")?
+        .strip_suffix(".parquet")?
+        .parse()
+        .ok()
 }
 
 /// The trial id a hyper or fact key names.
@@ -178,6 +215,18 @@ mod tests {
         body(&mut out).unwrap();
         assert_ne!(out, b"{\"a\":1}\n");
         assert_eq!(decode("x.json.gz", out).unwrap(), b"{\"a\":1}\n");
+    }
+
+    #[test]
+    fn compacted_parts_are_numbered_within_their_day() {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+        let key = part_key(FACT_PARQUET_PREFIX, day, 3);
+        assert_eq!(key, "fact_parquet/dt=2026-11-26/part-00003.parquet");
+        assert_eq!(part_number(&key), Some(3));
+        assert_eq!(day_of(&key), Some(day));
+        assert_eq!(day_of("hyper/dt=2026-11-26/"), Some(day));
+        assert_eq!(day_of("hyper/dt=26-11-2026/1.json"), None);
+        assert_eq!(part_number("fact_parquet/dt=2026-11-26/x.parquet"), None);
     }
 
     #[test]

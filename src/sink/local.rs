@@ -69,6 +69,41 @@ impl Sink for LocalSink {
         }
     }
 
+    async fn list_folders(&self, prefix: &str) -> Result<Vec<String>, SinkError> {
+        let dir = self.path(prefix);
+        let location = self.location(prefix);
+        let prefix = prefix.to_string();
+        tokio::task::spawn_blocking(move || {
+            let entries = match fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(source) => {
+                    return Err(SinkError::Io {
+                        op: "listing",
+                        location,
+                        source,
+                    })
+                }
+            };
+            let mut folders = Vec::new();
+            for entry in entries {
+                let entry = entry.map_err(|source| SinkError::Io {
+                    op: "listing",
+                    location: location.clone(),
+                    source,
+                })?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if !name.starts_with('.') && entry.path().is_dir() {
+                    folders.push(format!("{prefix}{name}/"));
+                }
+            }
+            folders.sort();
+            Ok(folders)
+        })
+        .await
+        .expect("listing does not panic")
+    }
+
     async fn delete(&self, key: &str) -> Result<(), SinkError> {
         match tokio::fs::remove_file(self.path(key)).await {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(SinkError::Io {

@@ -98,6 +98,21 @@ pub trait Sink: Send + Sync + fmt::Debug {
     /// Every key under `prefix`, sorted.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, SinkError>;
 
+    /// The folders directly under `prefix` (which ends in `/`), each as a prefix ending
+    /// in `/`, sorted: the days of a partitioned table without listing its objects.
+    async fn list_folders(&self, prefix: &str) -> Result<Vec<String>, SinkError> {
+        let folders: std::collections::BTreeSet<String> = self
+            .list(prefix)
+            .await?
+            .iter()
+            .filter_map(|key| {
+                let (folder, _) = key.strip_prefix(prefix)?.split_once('/')?;
+                Some(format!("{prefix}{folder}/"))
+            })
+            .collect();
+        Ok(folders.into_iter().collect())
+    }
+
     /// Removes `key`; a key that is not there is no error. Used only for the
     /// short-lived markers of trials in flight (`running/`), never for records.
     async fn delete(&self, key: &str) -> Result<(), SinkError>;

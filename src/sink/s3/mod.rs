@@ -239,6 +239,30 @@ impl Sink for S3Sink {
         Ok(keys)
     }
 
+    async fn list_folders(&self, prefix: &str) -> Result<Vec<String>, SinkError> {
+        let strip = self.full_key("").len();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(self.full_key(prefix))
+            .delimiter("/")
+            .into_paginator()
+            .send();
+        let mut folders = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.remote("ListObjectsV2", prefix, e))?;
+            folders.extend(
+                page.common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix())
+                    .map(|p| p[strip..].to_string()),
+            );
+        }
+        folders.sort();
+        Ok(folders)
+    }
+
     async fn clean_stale(&self, age: Duration) -> Result<usize, SinkError> {
         let cutoff = std::time::SystemTime::now() - age;
         let mut stale = Vec::new();
