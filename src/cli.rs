@@ -40,6 +40,21 @@ pub enum Command {
     /// Write one self-contained HTML page about the current study: charts of the
     /// search, the top 10, counts.
     Report(ReportArgs),
+    /// Rewrite finished UTC days of hyper/ and fact/ as Parquet under hyper_parquet/ and
+    /// fact_parquet/: --day D, or else the days the daemon's daily job looks at.
+    Compact(CompactArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// Sink URL to compact, overriding sink.url.
+    #[arg(long, value_name = "URL")]
+    pub sink: Option<String>,
+
+    /// The UTC day (YYYY-MM-DD) to compact; it must be finished (compaction.settle_secs
+    /// past its end). Without it: the finished days of the last week.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub day: Option<chrono::NaiveDate>,
 }
 
 #[derive(Debug, Args)]

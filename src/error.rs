@@ -37,6 +37,8 @@ pub enum AppError {
     Leaderboard(#[from] LeaderboardError),
     #[error("writing to standard output: {0}")]
     Output(#[source] std::io::Error),
+    #[error("compacting: {0}")]
+    Compact(#[from] crate::compaction::CompactError),
 }
 
 impl From<BuildError> for AppError {
@@ -54,12 +56,14 @@ impl AppError {
         match self {
             AppError::Config(_) => EX_CONFIG,
             AppError::Dataset(_) => EX_DATAERR,
-            AppError::Usage(_) => EX_USAGE,
+            AppError::Usage(_)
+            | AppError::Compact(crate::compaction::CompactError::NotFinished { .. }) => EX_USAGE,
             AppError::Publish(_)
             | AppError::TrialFailed { .. }
             | AppError::Startup(_)
             | AppError::Leaderboard(_)
-            | AppError::Output(_) => 1,
+            | AppError::Output(_)
+            | AppError::Compact(_) => 1,
         }
     }
 

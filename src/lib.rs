@@ -14,7 +14,8 @@
 //! - [`sink`]: create-once object writes to a directory or S3 (only `sink::s3` touches
 //!   aws types), and the key layout every reader asks.
 //! - [`study`]: what the sink holds, read back: data set publishing, history,
-//!   leaderboard, Athena SQL.
+//!   leaderboard, report, Athena SQL; compacted days read from Parquet.
+//! - [`compaction`]: finished days rewritten as Parquet, by the daemon daily or by hand.
 //! - [`daemon`]: the loop that drives trials on a schedule, with reload, signals and
 //!   systemd notification, every input injected.
 //! - [`commands`], [`cli`], [`error`]: the command line, one file per command, and the
@@ -22,6 +23,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod compaction;
 pub mod config;
 pub mod daemon;
 pub mod dataset;

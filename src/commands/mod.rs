@@ -5,6 +5,7 @@
 //! command needs them, and runs the command; every failure comes back as an
 //! [`AppError`] for `main` to map to an exit code.
 
+mod compact;
 mod leaderboard;
 mod once;
 mod report;
@@ -35,6 +36,7 @@ pub fn execute(cli: Cli) -> Result<(), AppError> {
             with_runtime(&settings, leaderboard::run(settings.clone(), args))
         }
         Command::Report(args) => with_runtime(&settings, report::run(settings.clone(), args)),
+        Command::Compact(args) => with_runtime(&settings, compact::run(settings.clone(), args)),
         Command::Run => {
             let log = telemetry::init(settings.log_level());
             telemetry::log_panics();

@@ -16,6 +16,7 @@ use chrono::Utc;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+use crate::compaction::CompactionSettings;
 use crate::daemon::schedule::{CronExpr, CronSchedule};
 use crate::dataset::DatasetSource;
 use crate::search::SamplerKind;
@@ -121,6 +122,7 @@ pub struct Settings {
     s3: S3Settings,
     log: LogSettings,
     athena: AthenaSettings,
+    compaction: CompactionSettings,
     /// The file the settings were read from, for messages.
     #[serde(skip)]
     origin: String,
@@ -186,6 +188,16 @@ impl Settings {
                     .into(),
             ));
         }
+        if self.compaction.enabled && self.compaction.settle() <= self.sink.upload_timeout() {
+            return Err((
+                "compaction.settle_secs",
+                format!(
+                    "must be longer than sink.upload_timeout_secs ({} s), so that a day's last trials have landed before it is compacted; got {} s",
+                    self.sink.upload_timeout().as_secs_f64(),
+                    self.compaction.settle().as_secs_f64()
+                ),
+            ));
+        }
         let schedule = self.schedule.schedule();
         let now = Utc::now();
         match schedule.next_after(now) {
@@ -237,6 +249,10 @@ impl Settings {
 
     pub fn athena_database(&self) -> &DatabaseName {
         &self.athena.database
+    }
+
+    pub fn compaction(&self) -> &CompactionSettings {
+        &self.compaction
     }
 
     /// Whether a trial pipeline built from `other` would be the same as one built from

@@ -1,0 +1,35 @@
+//! `svr-etl compact`: finished days of the sink rewritten as Parquet, by hand.
+
+use chrono::Utc;
+
+use super::{print, with_sink};
+use crate::cli::CompactArgs;
+use crate::compaction::{CompactError, Compactor};
+use crate::config::Settings;
+use crate::error::AppError;
+use crate::sink::{Connect, Connector};
+use crate::trial::records::timestamp;
+
+pub async fn run(settings: Settings, args: CompactArgs) -> Result<(), AppError> {
+    let settings = with_sink(settings, args.sink.as_deref())?;
+    let compaction = settings.compaction();
+    let now = Utc::now();
+    let days = match args.day {
+        Some(day) if compaction.finished_at(day) > now => {
+            return Err(CompactError::NotFinished {
+                day,
+                at: timestamp(compaction.finished_at(day)),
+            }
+            .into())
+        }
+        Some(day) => vec![day],
+        None => compaction.due_days(now),
+    };
+    let sink = Connector.open(settings.sink(), settings.s3()).await;
+    let compactor = Compactor::new(compaction, settings.sink().upload_timeout());
+    for day in days {
+        let outcome = compactor.compact_day(sink.as_ref(), day).await?;
+        print(&format!("{outcome}\n"))?;
+    }
+    Ok(())
+}
