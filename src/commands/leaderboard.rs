@@ -10,7 +10,13 @@ use crate::study::leaderboard;
 pub async fn run(settings: Settings, args: LeaderboardArgs) -> Result<(), AppError> {
     let settings = with_sink(settings, args.sink.as_deref())?;
     let sink = Connector.open(settings.sink(), settings.s3()).await;
-    let mut entries = leaderboard::rank(sink.as_ref(), args.study.as_deref(), args.by).await?;
+    let mut entries = leaderboard::rank(
+        sink.as_ref(),
+        args.study.as_deref(),
+        args.by,
+        chrono::Utc::now().date_naive(),
+    )
+    .await?;
     if let Some(n) = args.top {
         entries.truncate(n);
     }

@@ -10,7 +10,13 @@ use crate::study::report;
 pub async fn run(settings: Settings, args: ReportArgs) -> Result<(), AppError> {
     let settings = with_sink(settings, args.sink.as_deref())?;
     let sink = Connector.open(settings.sink(), settings.s3()).await;
-    let Some(data) = report::gather(sink.as_ref(), args.study.as_deref()).await? else {
+    let Some(data) = report::gather(
+        sink.as_ref(),
+        args.study.as_deref(),
+        chrono::Utc::now().date_naive(),
+    )
+    .await?
+    else {
         return Err(AppError::Startup(format!(
             "no ok trial in {} to report on",
             sink.location("hyper/")

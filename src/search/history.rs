@@ -5,7 +5,9 @@
 //! record and reads those not yet seen (concurrently, keeping only the fields the
 //! sampler needs); later refreshes list only yesterday's and today's partitions, and
 //! every [`FULL_EVERY`] the whole prefix again, so that a late writer's record (from a
-//! host whose sink was down) is picked up too. Objects are read once: their ids are
+//! host whose sink was down) is picked up too. A full refresh reads compacted days from
+//! their Parquet parts (each part once) and lists only the other days' JSON (see
+//! [`crate::study::history`]). Objects are read once: their ids are
 //! remembered. Trials in flight are announced by empty marker objects whose key holds
 //! the parameters (see [`crate::sink::keys::running_key`]); a listing is enough to see
 //! them, and each is deleted when its trial ends.
@@ -18,11 +20,15 @@ use serde::Deserialize;
 
 use super::parzen::Point;
 use super::tpe::Scored;
-use crate::sink::keys::{hyper_id_of, parse_running_key, running_prefix, HYPER_PREFIX};
+use crate::sink::keys::{
+    hyper_id_of, parse_running_key, running_prefix, HYPER_PARQUET_PREFIX, HYPER_PREFIX,
+};
 use crate::sink::{Sink, SinkError};
-use crate::study::history::{read_record, ReadError, PARALLEL_GETS};
+use crate::study::history::{
+    compacted_parts, json_keys, read_hyper_part, read_record, ReadError, PARALLEL_GETS,
+};
 use crate::trial::id::HyperId;
-use crate::trial::records::TrialStatus;
+use crate::trial::records::{HyperRecord, TrialStatus};
 
 /// How often the whole prefix is listed again.
 pub const FULL_EVERY: Duration = Duration::hours(6);
@@ -42,6 +48,20 @@ struct Summary {
     cv_r2: Option<f64>,
 }
 
+impl From<HyperRecord> for Summary {
+    fn from(r: HyperRecord) -> Summary {
+        Summary {
+            hyper_id: r.hyper_id,
+            study: r.study,
+            status: r.status,
+            gamma: r.gamma,
+            c: r.c,
+            epsilon: r.epsilon,
+            cv_r2: r.cv_r2,
+        }
+    }
+}
+
 /// What the sampler sees of one study.
 #[derive(Debug, Default)]
 pub struct StudyHistory {
@@ -54,6 +74,8 @@ pub struct StudyHistory {
     /// Other writers' trials in flight, from their markers.
     others: Vec<(i64, Point)>,
     last_full: Option<DateTime<Utc>>,
+    /// Compacted parts read, each once.
+    parts_read: HashSet<String>,
     /// Records that could not be read, for the log.
     pub unreadable: usize,
 }
@@ -116,7 +138,24 @@ impl StudyHistory {
         }
         let full = self.last_full.is_none_or(|t| now - t >= FULL_EVERY);
         let keys = if full {
-            sink.list(HYPER_PREFIX).await?
+            let parts = compacted_parts(sink, HYPER_PARQUET_PREFIX).await?;
+            for key in parts.values().flatten() {
+                if self.parts_read.contains(key) {
+                    continue;
+                }
+                match read_hyper_part(sink, key).await {
+                    Ok(records) => records
+                        .into_iter()
+                        .for_each(|r| self.take(Summary::from(r))),
+                    Err(ReadError::Sink(e)) => return Err(ReadError::Sink(e)),
+                    Err(e) => {
+                        self.unreadable += 1;
+                        tracing::warn!(error = %e, "a compacted part the sampler cannot read is left out");
+                    }
+                }
+                self.parts_read.insert(key.clone());
+            }
+            json_keys(sink, HYPER_PREFIX, &parts, now.date_naive()).await?
         } else {
             let mut keys = Vec::new();
             for day in [now - Duration::days(1), now] {

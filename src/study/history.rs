@@ -1,11 +1,24 @@
-//! Reading records back from a sink: objects as text, lines as records.
+//! Reading records back from a sink: objects as text, lines as records, compacted days
+//! as Parquet.
+//!
+//! A compacted day is read from its Parquet parts; the JSON objects are read for every
+//! other day, and for compacted days of the last [`LATE_DAYS`] too (a late object
+//! waits there for the next compaction), leaving out trials a part already holds. So
+//! no trial counts twice, and a reader lists only the days it reads.
 
+use std::collections::{BTreeMap, HashSet};
+
+use bytes::Bytes;
+use chrono::NaiveDate;
 use futures::{StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 
-use crate::sink::keys::{decode, HYPER_PREFIX};
+use crate::compaction::{parquet, LATE_DAYS};
+use crate::sink::keys::{
+    day_of, decode, hyper_id_of, part_number, HYPER_PARQUET_PREFIX, HYPER_PREFIX,
+};
 use crate::sink::{Sink, SinkError};
-use crate::trial::records::HyperRecord;
+use crate::trial::records::{FactRecord, HyperRecord};
 
 /// Objects fetched at once.
 pub const PARALLEL_GETS: usize = 16;
@@ -63,16 +76,120 @@ pub async fn read_record<T: DeserializeOwned>(
     Ok(rows.pop())
 }
 
-/// Every hyper record in the sink, with its key.
-pub async fn hyper_records(sink: &dyn Sink) -> Result<Vec<(String, HyperRecord)>, ReadError> {
-    let keys = sink.list(HYPER_PREFIX).await?;
-    futures::stream::iter(keys)
+/// Where a hyper record was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A JSON object, by key.
+    Json(String),
+    /// The Parquet parts of a compacted day.
+    Parquet(NaiveDate),
+}
+
+/// The compacted days under a Parquet prefix, each with its part keys in order.
+pub async fn compacted_parts(
+    sink: &dyn Sink,
+    prefix: &str,
+) -> Result<BTreeMap<NaiveDate, Vec<String>>, ReadError> {
+    let mut days: BTreeMap<NaiveDate, Vec<String>> = BTreeMap::new();
+    for key in sink.list(prefix).await? {
+        if let (Some(day), Some(_)) = (day_of(&key), part_number(&key)) {
+            days.entry(day).or_default().push(key);
+        }
+    }
+    for parts in days.values_mut() {
+        parts.sort_by_key(|k| part_number(k));
+    }
+    Ok(days)
+}
+
+/// The JSON keys under `prefix` to read beside the compacted days: the days without
+/// parts, and the compacted days from `today - LATE_DAYS` on.
+pub async fn json_keys<T>(
+    sink: &dyn Sink,
+    prefix: &str,
+    compacted: &BTreeMap<NaiveDate, T>,
+    today: NaiveDate,
+) -> Result<Vec<String>, ReadError> {
+    let recent = today
+        .checked_sub_days(chrono::Days::new(LATE_DAYS))
+        .unwrap_or(today);
+    let folders = sink.list_folders(prefix).await?;
+    let wanted = folders.into_iter().filter(|folder| match day_of(folder) {
+        Some(day) => !compacted.contains_key(&day) || day >= recent,
+        None => true,
+    });
+    let lists: Vec<Vec<String>> = futures::stream::iter(wanted)
+        .map(|folder| async move { sink.list(&folder).await })
+        .buffered(PARALLEL_GETS)
+        .try_collect()
+        .await?;
+    Ok(lists.into_iter().flatten().collect())
+}
+
+async fn read_part<T: Send + 'static>(
+    sink: &dyn Sink,
+    key: &str,
+    decode: fn(Bytes) -> Result<Vec<T>, String>,
+) -> Result<Vec<T>, ReadError> {
+    let Some(bytes) = sink.get(key).await? else {
+        return Ok(Vec::new());
+    };
+    tokio::task::spawn_blocking(move || decode(Bytes::from(bytes)))
+        .await
+        .expect("decoding does not panic")
+        .map_err(|reason| ReadError::Unreadable {
+            location: sink.location(key),
+            reason,
+        })
+}
+
+/// The hyper records of a compacted part; none when it is gone.
+pub async fn read_hyper_part(sink: &dyn Sink, key: &str) -> Result<Vec<HyperRecord>, ReadError> {
+    read_part(sink, key, parquet::read_hyper).await
+}
+
+/// The predictions of a compacted part; none when it is gone.
+pub async fn read_fact_part(sink: &dyn Sink, key: &str) -> Result<Vec<FactRecord>, ReadError> {
+    read_part(sink, key, parquet::read_facts).await
+}
+
+/// Every hyper record in the sink, each trial once, with where it was read from.
+pub async fn hyper_records(
+    sink: &dyn Sink,
+    today: NaiveDate,
+) -> Result<Vec<(Origin, HyperRecord)>, ReadError> {
+    let parts = compacted_parts(sink, HYPER_PARQUET_PREFIX).await?;
+    let mut ids = HashSet::new();
+    let mut out = Vec::new();
+    let keys = parts
+        .iter()
+        .flat_map(|(day, keys)| keys.iter().map(move |k| (*day, k)));
+    let mut reads =
+        futures::stream::iter(keys)
+            .map(|(day, key)| async move {
+                Ok::<_, ReadError>((day, read_hyper_part(sink, key).await?))
+            })
+            .buffered(PARALLEL_GETS);
+    while let Some((day, records)) = reads.try_next().await? {
+        for record in records {
+            if ids.insert(record.hyper_id) {
+                out.push((Origin::Parquet(day), record));
+            }
+        }
+    }
+    drop(reads);
+    let keys = json_keys(sink, HYPER_PREFIX, &parts, today).await?;
+    let ids = &ids;
+    let json: Vec<(Origin, HyperRecord)> = futures::stream::iter(keys)
+        .filter(|key| std::future::ready(hyper_id_of(key).is_some_and(|id| !ids.contains(&id))))
         .map(|key| async move {
             let record: Option<HyperRecord> = read_record(sink, &key).await?;
-            Ok(record.map(|r| (key, r)))
+            Ok::<_, ReadError>(record.map(|r| (Origin::Json(key), r)))
         })
         .buffer_unordered(PARALLEL_GETS)
         .try_filter_map(|r| async move { Ok(r) })
         .try_collect()
-        .await
+        .await?;
+    out.extend(json.into_iter().filter(|(_, r)| !ids.contains(&r.hyper_id)));
+    Ok(out)
 }

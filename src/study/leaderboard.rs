@@ -5,18 +5,25 @@
 //! Like the queries, it scores each `ok` trial of one study (the study of the newest ok
 //! trial unless one is named) by the test R^2 of its fact object against the data
 //! object, not by the `test_r2` its hyper record claims, and orders best first by the
-//! score asked for; ranked by `cv_r2`, trials without one are left out.
+//! score asked for; ranked by `cv_r2`, trials without one are left out. Compacted days
+//! are read from Parquet, as the queries' views read them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
+
+use chrono::NaiveDate;
 
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
-use super::history::{self, parse_lines, read_text, ReadError, PARALLEL_GETS};
+use super::history::{
+    self, parse_lines, read_fact_part, read_text, Origin, ReadError, PARALLEL_GETS,
+};
+use crate::compaction;
 use crate::dataset::Dataset;
-use crate::sink::keys::{fact_key_of, DATA_PREFIX};
-use crate::sink::Sink;
+use crate::sink::keys::{fact_key_of, DATA_PREFIX, FACT_PARQUET_PREFIX};
+use crate::sink::{Compression, Layout, Sink};
+use crate::trial::id::HyperId;
 use crate::trial::metrics::r_squared;
 use crate::trial::records::{FactRecord, HyperRecord, TrialStatus};
 
@@ -85,51 +92,102 @@ async fn test_targets(sink: &dyn Sink) -> Result<HashMap<i64, f64>, LeaderboardE
         .collect())
 }
 
-/// Scores one trial by its fact object; `None` when its facts are missing, which drops
-/// the trial as the query's join does.
-async fn score(
-    sink: &dyn Sink,
-    test_y: &HashMap<i64, f64>,
-    key: String,
-    record: HyperRecord,
-) -> Result<Option<Entry>, ReadError> {
-    let Some(fact_key) = fact_key_of(&key) else {
-        return Ok(None);
-    };
-    let Some(text) = read_text(sink, &fact_key).await? else {
-        return Ok(None);
-    };
-    let facts: Vec<FactRecord> = parse_lines(&text, || sink.location(&fact_key))?;
-    let (truth, pred): (Vec<f64>, Vec<f64>) = facts
-        .iter()
-        .filter(|f| f.hyper_id == record.hyper_id)
-        .filter_map(|f| test_y.get(&f.point_id).map(|y| (*y, f.y_pred)))
-        .unzip();
+/// The entry of a trial whose test rows' targets and predictions are `truth` and
+/// `pred`; `None` without any, which drops the trial as the query's join does.
+fn entry(record: HyperRecord, truth: &[f64], pred: &[f64]) -> Option<Entry> {
     if truth.is_empty() {
-        return Ok(None);
+        return None;
     }
-    Ok(Some(Entry {
+    Some(Entry {
         hyper_id: record.hyper_id.get(),
         gamma: record.gamma,
         c: record.c,
         epsilon: record.epsilon,
         cv_r2: record.cv_r2,
-        test_r2: r_squared(&truth, &pred),
+        test_r2: r_squared(truth, pred),
         n_test: truth.len() as u64,
         study: record.study,
         created_at: record.created_at,
-    }))
+    })
+}
+
+/// The test rows of `facts` that belong to `id`, as (targets, predictions).
+fn test_rows<'a>(
+    test_y: &HashMap<i64, f64>,
+    id: HyperId,
+    facts: impl IntoIterator<Item = &'a FactRecord>,
+) -> (Vec<f64>, Vec<f64>) {
+    facts
+        .into_iter()
+        .filter(|f| f.hyper_id == id)
+        .filter_map(|f| test_y.get(&f.point_id).map(|y| (*y, f.y_pred)))
+        .unzip()
+}
+
+/// Scores one trial by its JSON fact object, the first of `fact_keys` there is.
+async fn score_json(
+    sink: &dyn Sink,
+    test_y: &HashMap<i64, f64>,
+    fact_keys: Vec<String>,
+    record: HyperRecord,
+) -> Result<Option<Entry>, ReadError> {
+    for fact_key in fact_keys {
+        let Some(text) = read_text(sink, &fact_key).await? else {
+            continue;
+        };
+        let facts: Vec<FactRecord> = parse_lines(&text, || sink.location(&fact_key))?;
+        let (truth, pred) = test_rows(test_y, record.hyper_id, &facts);
+        return Ok(entry(record, &truth, &pred));
+    }
+    Ok(None)
+}
+
+/// Scores the trials of one compacted day by the day's Parquet predictions; a trial
+/// whose predictions no part holds is looked for in JSON, as the views do.
+async fn score_day(
+    sink: &dyn Sink,
+    test_y: &HashMap<i64, f64>,
+    day: NaiveDate,
+    records: Vec<HyperRecord>,
+) -> Result<Vec<Entry>, ReadError> {
+    let wanted: HashSet<HyperId> = records.iter().map(|r| r.hyper_id).collect();
+    let mut rows: HashMap<HyperId, (Vec<f64>, Vec<f64>)> = HashMap::new();
+    for part in compaction::part_keys(sink, FACT_PARQUET_PREFIX, day).await? {
+        for f in read_fact_part(sink, &part).await? {
+            if let (true, Some(y)) = (wanted.contains(&f.hyper_id), test_y.get(&f.point_id)) {
+                let (truth, pred) = rows.entry(f.hyper_id).or_default();
+                truth.push(*y);
+                pred.push(f.y_pred);
+            }
+        }
+    }
+    let mut entries = Vec::new();
+    for record in records {
+        let found = match rows.remove(&record.hyper_id) {
+            Some((truth, pred)) => entry(record, &truth, &pred),
+            None => {
+                let keys = [Compression::None, Compression::Gzip]
+                    .map(|c| Layout::new(c).fact_key_on(day, record.hyper_id))
+                    .to_vec();
+                score_json(sink, test_y, keys, record).await?
+            }
+        };
+        entries.extend(found);
+    }
+    Ok(entries)
 }
 
 /// Ranks the `ok` trials of `study` (default: the newest ok trial's study) by `by`
-/// (default: `cv_r2` where the study's newest trial has one, else test R^2).
+/// (default: `cv_r2` where the study's newest trial has one, else test R^2). `today`
+/// is the day readers count late objects back from.
 pub async fn rank(
     sink: &dyn Sink,
     study: Option<&str>,
     by: Option<RankBy>,
+    today: NaiveDate,
 ) -> Result<Vec<Entry>, LeaderboardError> {
     let test_y = test_targets(sink).await?;
-    let ok: Vec<(String, HyperRecord)> = history::hyper_records(sink)
+    let ok: Vec<(Origin, HyperRecord)> = history::hyper_records(sink, today)
         .await?
         .into_iter()
         .filter(|(_, r)| r.status == TrialStatus::Ok)
@@ -157,12 +215,23 @@ pub async fn rank(
         .into_iter()
         .filter(|(_, r)| r.study == study)
         .filter(|(_, r)| by == RankBy::TestR2 || r.cv_r2.is_some());
-    let mut entries: Vec<Entry> = futures::stream::iter(in_study)
-        .map(|(key, record)| score(sink, test_y, key, record))
+    let mut json = Vec::new();
+    let mut days: BTreeMap<NaiveDate, Vec<HyperRecord>> = BTreeMap::new();
+    for (origin, record) in in_study {
+        match origin {
+            Origin::Json(key) => json.extend(fact_key_of(&key).map(|k| (vec![k], record))),
+            Origin::Parquet(day) => days.entry(day).or_default().push(record),
+        }
+    }
+    let mut entries: Vec<Entry> = futures::stream::iter(json)
+        .map(|(keys, record)| score_json(sink, test_y, keys, record))
         .buffer_unordered(PARALLEL_GETS)
         .try_filter_map(|e| async move { Ok(e) })
         .try_collect()
         .await?;
+    for (day, records) in days {
+        entries.extend(score_day(sink, test_y, day, records).await?);
+    }
     let score = |e: &Entry| match by {
         RankBy::CvR2 => e.cv_r2.unwrap_or(f64::NEG_INFINITY),
         RankBy::TestR2 => e.test_r2,

@@ -31,8 +31,9 @@ pub struct ReportData {
 pub async fn gather(
     sink: &dyn Sink,
     study: Option<&str>,
+    today: chrono::NaiveDate,
 ) -> Result<Option<ReportData>, LeaderboardError> {
-    let mut records: Vec<HyperRecord> = history::hyper_records(sink)
+    let mut records: Vec<HyperRecord> = history::hyper_records(sink, today)
         .await?
         .into_iter()
         .map(|(_, r)| r)
@@ -46,7 +47,7 @@ pub async fn gather(
         },
     };
     records.retain(|r| r.study == study);
-    let top = leaderboard::rank(sink, Some(&study), None).await?;
+    let top = leaderboard::rank(sink, Some(&study), None, today).await?;
     Ok(Some(ReportData {
         study,
         trials: records,
