@@ -19,7 +19,7 @@ use svr_etl::sink::{
     Written,
 };
 use svr_etl::telemetry::LogHandle;
-use svr_etl::trial::system_clock;
+use svr_etl::trial::{system_clock, Clock};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -204,6 +204,7 @@ struct Harness {
     notes: Arc<Recorder>,
     schedules: Arc<Mutex<Vec<String>>>,
     stalls: Arc<Stalls>,
+    clock: Clock,
 }
 
 impl Harness {
@@ -219,7 +220,17 @@ impl Harness {
             }),
             schedules: Arc::default(),
             stalls: Arc::default(),
+            clock: system_clock(),
         }
+    }
+
+    /// From now on the daemon's clock reads `start` and moves with (paused) time.
+    fn clock_from(&mut self, start: &str) {
+        let start = chrono::DateTime::parse_from_rfc3339(start)
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let t0 = Instant::now();
+        self.clock = Arc::new(move || start + chrono::Duration::from_std(t0.elapsed()).unwrap());
     }
 
     /// The sink directory `name`, each of whose writes waits `delay`.
@@ -238,10 +249,15 @@ impl Harness {
     }
 
     /// Writes the config file: the sink directory and its upload deadline, then
-    /// `extra` keys.
+    /// `extra` keys. The daily compaction is off unless `extra` configures it.
     fn write_config(&self, sink: &Path, upload_timeout_secs: u32, extra: &str) -> Settings {
+        let compaction = if extra.contains("[compaction]") {
+            ""
+        } else {
+            "[compaction]\nenabled = false\n"
+        };
         let toml = format!(
-            "{extra}\n[sink]\nurl = {:?}\nupload_timeout_secs = {upload_timeout_secs}\n",
+            "{extra}\n{compaction}[sink]\nurl = {:?}\nupload_timeout_secs = {upload_timeout_secs}\n",
             sink.display().to_string()
         );
         std::fs::write(self.config_path(), toml).unwrap();
@@ -255,7 +271,7 @@ impl Harness {
         self.reloads = reloads;
         let inputs = DaemonInputs {
             config_path: Some(self.config_path()),
-            clock: system_clock(),
+            clock: self.clock.clone(),
             ticks: Box::new(ManualTicks {
                 rx: ticks_rx,
                 schedules: self.schedules.clone(),
@@ -603,4 +619,94 @@ async fn a_tpe_daemon_goes_on_while_the_sink_is_down_and_catches_up() {
     assert!(files_under(&sink)
         .iter()
         .all(|f| !f.starts_with("running/")));
+}
+
+/// `svr-etl once --trials N` into `sink` by another process, its clock at `when` (UTC).
+fn trials_at(sink: &Path, when: &str, n: u32) {
+    let out = std::process::Command::new("faketime")
+        .env("TZ", "UTC")
+        .arg(when)
+        .arg(env!("CARGO_BIN_EXE_svr-etl"))
+        .args(["once", "--trials", &n.to_string(), "--sink"])
+        .arg(sink)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("SVR_ETL_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn parts(sink: &Path) -> Vec<String> {
+    files_under(sink)
+        .into_iter()
+        .filter(|f| f.contains("_parquet/"))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_daily_compaction_runs_after_the_settling_delay_and_takes_late_objects() {
+    let mut h = Harness::new(None);
+    let sink = h.sink("out", Duration::ZERO);
+    trials_at(&sink, "2025-06-02 12:00:00", 3);
+    let settings = h.write_config(
+        &sink,
+        5,
+        "[compaction]\ncron = \"0 0 0 * * *\"\nsettle_secs = 600\n",
+    );
+    h.clock_from("2025-06-02T23:00:00Z");
+    let mut daemon = h.start(settings).await;
+
+    let t0 = Instant::now();
+    // Midnight is an hour away, then the settling delay.
+    assert_eq!(daemon.step().await, Step::CompactionStarted { days: 7 });
+    assert_eq!(t0.elapsed(), Duration::from_secs(3600 + 600));
+    assert_eq!(
+        daemon.step().await,
+        Step::CompactionFinished {
+            compacted: 1,
+            failed: 0
+        }
+    );
+    assert_eq!(
+        parts(&sink),
+        [
+            "fact_parquet/dt=2025-06-02/part-00000.parquet",
+            "hyper_parquet/dt=2025-06-02/part-00000.parquet",
+        ]
+    );
+
+    // A trial of 2025-06-02 lands late; the next day's run puts it in a second part,
+    // and nothing else is written again.
+    trials_at(&sink, "2025-06-02 22:00:00", 1);
+    assert_eq!(daemon.step().await, Step::CompactionStarted { days: 7 });
+    assert_eq!(t0.elapsed(), Duration::from_secs(3600 + 600 + 86_400));
+    assert_eq!(
+        daemon.step().await,
+        Step::CompactionFinished {
+            compacted: 1,
+            failed: 0
+        }
+    );
+    assert_eq!(parts(&sink).len(), 4);
+    assert!(sink
+        .join("hyper_parquet/dt=2025-06-02/part-00001.parquet")
+        .exists());
+
+    // A run that finds nothing new writes nothing.
+    assert_eq!(daemon.step().await, Step::CompactionStarted { days: 7 });
+    assert_eq!(
+        daemon.step().await,
+        Step::CompactionFinished {
+            compacted: 0,
+            failed: 0
+        }
+    );
+    assert_eq!(parts(&sink).len(), 4);
+    h.shutdown.cancel();
+    assert_eq!(daemon.step().await, Step::Stopping);
+    daemon.drain().await;
 }

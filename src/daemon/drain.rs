@@ -18,6 +18,7 @@ impl Daemon {
             reload.abort();
             tracing::info!("reload abandoned at shutdown");
         }
+        self.stop_compaction().await;
         let grace = self.settings.schedule().shutdown_grace_secs.get();
         let deadline = Instant::now() + grace;
         if let Some(mut run) = self.run.take() {

@@ -4,12 +4,13 @@
 //! a tick (start a run unless one is in flight, else skip and count it), the end of a
 //! run, a reload request (prepared as a task, so the loop never waits on the file or
 //! the sink), the end of that task (apply it whole or refuse it whole), a watchdog
-//! ping, or shutdown. [`Daemon::drain`] then gives the run in flight
+//! ping, the daily compaction (due, done), or shutdown. [`Daemon::drain`] then gives the run in flight
 //! `schedule.shutdown_grace_secs` and cancels what is left. Everything from outside
 //! (clock, ticks, notifier, log handle, sink connector, signals) comes in through
 //! [`DaemonInputs`], so tests drive the loop in-process with paused time.
 //! [`schedule`], [`signals`] and [`notify`] are the real inputs.
 
+mod compact;
 mod drain;
 pub mod notify;
 mod outbox;
@@ -25,7 +26,7 @@ use std::time::Instant as WallInstant;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task::{JoinError, JoinHandle};
-use tokio::time::{Duration, Interval};
+use tokio::time::{Duration, Instant, Interval};
 use tokio_util::sync::CancellationToken;
 
 pub use stats::Stats;
@@ -38,6 +39,7 @@ use crate::telemetry::LogHandle;
 use crate::trial::id::HyperIdGenerator;
 use crate::trial::sampler::SeedSource;
 use crate::trial::{Clock, Draw, Pipeline, TrialReport};
+use compact::CompactionTally;
 use notify::Notify;
 use outbox::{Flushed, Outbox};
 use reload::Prepared;
@@ -92,6 +94,15 @@ pub enum Step {
         left: usize,
     },
     Watchdog,
+    /// The daily compaction started on these finished days.
+    CompactionStarted {
+        days: usize,
+    },
+    /// The daily compaction ended: days with new parts, days that failed.
+    CompactionFinished {
+        compacted: usize,
+        failed: usize,
+    },
     /// Shutdown was asked for (or the ticks ended); call [`Daemon::drain`].
     Stopping,
 }
@@ -105,6 +116,8 @@ enum Event {
     ReloadAsked,
     FlushDue,
     FlushDone(Result<Flushed, JoinError>),
+    CompactionDue,
+    CompactionDone(Result<CompactionTally, JoinError>),
     Watchdog,
 }
 
@@ -130,6 +143,9 @@ pub struct Daemon {
     reload_again: bool,
     outbox: Outbox,
     flush: Option<JoinHandle<Flushed>>,
+    /// When the daily compaction next runs; `None` when it is off.
+    compaction_at: Option<Instant>,
+    compaction: Option<JoinHandle<CompactionTally>>,
 }
 
 /// Runs until shutdown. Fails only at start-up (bad data set, the sink refusing the
@@ -165,7 +181,7 @@ impl Daemon {
             .watchdog_interval()
             .map(tokio::time::interval);
         let queue_bytes = settings.sink().retry_queue_bytes();
-        let daemon = Daemon {
+        let mut daemon = Daemon {
             config_path: inputs.config_path,
             clock: inputs.clock,
             ticks: inputs.ticks,
@@ -186,7 +202,10 @@ impl Daemon {
             reload_again: false,
             outbox: Outbox::new(queue_bytes),
             flush: None,
+            compaction_at: None,
+            compaction: None,
         };
+        daemon.schedule_compaction();
         tracing::info!(
             schedule = %daemon.settings.schedule().schedule(),
             trials_per_run = daemon.settings.schedule().trials_per_run.get(),
@@ -215,6 +234,8 @@ impl Daemon {
             Event::ReloadDone(prepared) => self.on_reload_done(*prepared).await,
             Event::FlushDue => self.start_flush(),
             Event::FlushDone(flushed) => self.on_flush_done(flushed),
+            Event::CompactionDue => self.start_compaction(),
+            Event::CompactionDone(tally) => self.on_compaction_done(tally),
             Event::Watchdog => {
                 self.notifier.watchdog();
                 Step::Watchdog
@@ -236,6 +257,8 @@ impl Daemon {
             flushed = join(&mut self.flush) => Event::FlushDone(flushed),
             () = tokio::time::sleep_until(self.outbox.retry_at()),
                 if self.flush.is_none() && !self.outbox.is_empty() => Event::FlushDue,
+            compacted = join(&mut self.compaction) => Event::CompactionDone(compacted),
+            () = at(self.compaction_at), if self.compaction.is_none() => Event::CompactionDue,
             Some(()) = self.reloads.recv() => Event::ReloadAsked,
             () = ping(&mut self.watchdog) => Event::Watchdog,
         }
@@ -338,6 +361,14 @@ async fn run_trials(
 async fn join<T>(task: &mut Option<JoinHandle<T>>) -> Result<T, JoinError> {
     match task {
         Some(handle) => handle.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// `when`, or never.
+async fn at(when: Option<Instant>) {
+    match when {
+        Some(when) => tokio::time::sleep_until(when).await,
         None => std::future::pending().await,
     }
 }

@@ -142,7 +142,11 @@ impl Daemon {
             self.seeds = SeedSource::new(new.search().seed);
         }
         self.log.set_level(new.log_level());
+        let compaction_changed = new.compaction() != self.settings.compaction();
         self.settings = new;
+        if compaction_changed {
+            self.schedule_compaction();
+        }
         Ok(prepared.changed)
     }
 }

@@ -1,0 +1,103 @@
+//! The daily compaction as the daemon runs it: in the background, on the sink of the
+//! moment, at `compaction.cron` plus the settling delay in UTC, over the finished days
+//! of the last week (late objects included); stopped at shutdown.
+
+use std::sync::Arc;
+
+use tokio::task::JoinError;
+use tokio::time::Instant;
+
+use super::{Daemon, Step};
+use crate::compaction::Compactor;
+use crate::error::error_chain;
+use crate::sink::Sink;
+
+/// What one daily job did.
+#[derive(Debug, Default)]
+pub(super) struct CompactionTally {
+    compacted: usize,
+    failed: usize,
+}
+
+impl Daemon {
+    /// Sets when the job next runs, from the settings in force.
+    pub(super) fn schedule_compaction(&mut self) {
+        let settings = self.settings.compaction();
+        let now = (self.clock)();
+        self.compaction_at = settings
+            .enabled
+            .then(|| settings.next_run(now))
+            .flatten()
+            .map(|next| Instant::now() + (next - now).to_std().unwrap_or_default());
+    }
+
+    pub(super) fn start_compaction(&mut self) -> Step {
+        let now = (self.clock)();
+        let days = self.settings.compaction().due_days(now);
+        let mut compactor = Compactor::new(
+            self.settings.compaction(),
+            self.settings.sink().upload_timeout(),
+        );
+        compactor.cancel = self.shutdown.clone();
+        let sink = self.pipeline.sink().clone();
+        self.compaction = Some(tokio::spawn(compact(compactor, sink, days.clone())));
+        self.schedule_compaction();
+        Step::CompactionStarted { days: days.len() }
+    }
+
+    pub(super) fn on_compaction_done(&mut self, tally: Result<CompactionTally, JoinError>) -> Step {
+        self.compaction = None;
+        let tally = tally.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "compaction crashed");
+            CompactionTally {
+                compacted: 0,
+                failed: 1,
+            }
+        });
+        Step::CompactionFinished {
+            compacted: tally.compacted,
+            failed: tally.failed,
+        }
+    }
+
+    /// At shutdown: the job's writes are cancelled with the shutdown token; it gets a
+    /// moment to abort them, then is dropped. The next run picks the days up again.
+    pub(super) async fn stop_compaction(&mut self) {
+        if let Some(mut task) = self.compaction.take() {
+            if tokio::time::timeout(super::CANCEL_WINDOW, &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+            tracing::info!("compaction stopped at shutdown; the next run resumes it");
+        }
+    }
+}
+
+async fn compact(
+    compactor: Compactor,
+    sink: Arc<dyn Sink>,
+    days: Vec<chrono::NaiveDate>,
+) -> CompactionTally {
+    let mut tally = CompactionTally::default();
+    for day in days {
+        match compactor.compact_day(sink.as_ref(), day).await {
+            Ok(outcome) if outcome.nothing_new() => tracing::debug!("{outcome}"),
+            Ok(outcome) => {
+                tally.compacted += 1;
+                tracing::info!(day = %day, "{outcome}");
+            }
+            Err(e) => {
+                tally.failed += 1;
+                tracing::warn!(day = %day, error = %error_chain(&e), "compaction failed; the next daily run tries again");
+            }
+        }
+    }
+    tracing::info!(
+        compacted = tally.compacted,
+        failed = tally.failed,
+        "daily compaction done"
+    );
+    tally
+}
