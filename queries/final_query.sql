@@ -1,7 +1,7 @@
 -- Trials ranked by test R^2, computed from the predictions (not copied from the hyper
 -- records), over the `ok` trials of the current study: the study of the newest ok trial.
 -- To rank another study, replace the latest_study subquery by its fingerprint.
--- Reads the *_all views of compact.sql: Parquet for compacted days, JSON for the rest.
+-- Reads the *_all views of create_views.sql: compacted trials from Parquet, the rest from JSON.
 WITH test_points AS (
   SELECT
     p.hyper_id,

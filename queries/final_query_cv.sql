@@ -3,7 +3,7 @@
 -- the `ok` trials of the current study that have a CV score: the study of the newest
 -- such trial. Choosing by cv_r2 leaves the test rows unseen by the choice, so the test
 -- R^2 of the top row is an honest estimate; choosing by test R^2 (final_query.sql)
--- overstates it. Reads the *_all views of compact.sql.
+-- overstates it. Reads the *_all views of create_views.sql.
 WITH test_points AS (
   SELECT
     p.hyper_id,

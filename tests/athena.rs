@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
+use svr_etl::compaction;
 use svr_etl::config::Settings;
 use svr_etl::dataset::Dataset;
 use svr_etl::trial::records::{FACT_FIELDS, HYPER_FIELDS};
@@ -81,10 +82,32 @@ fn table_columns_are_exactly_the_serialized_fields() {
     expected.push("y_true".into());
     assert_eq!(data, expected);
     assert!(data_parts.is_empty());
-    // The compacted copies carry the same columns.
-    let compact = query("compact.sql");
-    let parquet = compact.split("CREATE EXTERNAL TABLE").nth(1).unwrap();
-    assert_eq!(ddl_columns(parquet).0, lower(HYPER_FIELDS));
+    // The compacted copies carry the same columns, with the types the Parquet files
+    // are written with.
+    let (parquet, parts) = ddl_columns(&query("create_hyperparams_parquet_table.sql"));
+    assert_eq!((parquet, parts), (hyper, hyper_parts));
+    let (parquet, parts) = ddl_columns(&query("create_predict_parquet_table.sql"));
+    assert_eq!((parquet, parts), (fact, fact_parts));
+    for (file, columns) in [
+        (
+            "create_hyperparams_parquet_table.sql",
+            compaction::parquet::hyper_columns(),
+        ),
+        (
+            "create_predict_parquet_table.sql",
+            compaction::parquet::fact_columns(),
+        ),
+    ] {
+        let sql = query(file);
+        for (name, _, kind) in columns {
+            let line = format!("  {name} {},", kind.athena());
+            let last = format!("  {name} {}\n)", kind.athena());
+            assert!(
+                sql.contains(&line) || sql.contains(&last),
+                "{file}: {name} {kind:?}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -96,20 +119,33 @@ fn the_shipped_config_parses_and_validates() {
         .is_empty());
 }
 
-/// Runs a query from queries/ on DuckDB over a local sink; the rows as JSON.
-fn duckdb(sink: &Path, name: &str) -> Vec<Value> {
+/// Runs tests/sql/athena_on_duckdb.py over a local sink with `arg`; its JSON output.
+fn duckdb_script(sink: &Path, arg: &std::ffi::OsStr) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sql/athena_on_duckdb.py");
-    let query = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("queries")
-        .join(name);
     let out = Command::new("python3")
         .arg(script)
         .arg(sink)
-        .arg(query)
+        .arg(arg)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Runs a query from queries/ on DuckDB over a local sink; the rows as JSON.
+pub fn duckdb(sink: &Path, name: &str) -> Vec<Value> {
+    let query = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("queries")
+        .join(name);
+    match duckdb_script(sink, query.as_os_str()) {
+        Value::Array(rows) => rows,
+        other => panic!("not rows: {other}"),
+    }
+}
+
+/// Each table's and view's row count and column types, as DuckDB reads them.
+pub fn duckdb_tables(sink: &Path) -> Value {
+    duckdb_script(sink, std::ffi::OsStr::new("--tables"))
 }
 
 #[test]

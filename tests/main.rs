@@ -5,6 +5,7 @@ mod helper;
 
 mod athena;
 mod cli;
+mod compaction;
 mod config_corpus;
 mod daemon;
 mod daemon_loop;

@@ -508,3 +508,63 @@ async fn tpe_on_s3_reads_the_history_back_and_removes_its_markers() {
         "markers deleted through DeleteObject"
     );
 }
+
+#[tokio::test]
+async fn compaction_on_s3_writes_each_day_once_and_the_leaderboard_reads_it() {
+    let moto = Moto::start();
+    let bucket = moto.bucket().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("s3://{bucket}/p");
+    let run = |faked: Option<&str>, args: &[&str]| {
+        let plain = svr_etl(dir.path());
+        let mut cmd = match faked {
+            Some(when) => {
+                let mut cmd = std::process::Command::new("faketime");
+                cmd.current_dir(dir.path())
+                    .env("TZ", "UTC")
+                    .arg(when)
+                    .arg(plain.get_program());
+                cmd
+            }
+            None => plain,
+        };
+        moto.env(&mut cmd);
+        let out = cmd
+            .args(args)
+            .args(["--sink", &url])
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(Some("2025-06-02 10:00:00"), &["once", "--trials", "4"]);
+    run(Some("2025-06-03 10:00:00"), &["once", "--trials", "3"]);
+    let board = || run(None, &["leaderboard", "--format", "json"]);
+    let before = board();
+
+    let first = run(None, &["compact", "--day", "2025-06-02"]);
+    assert!(first.contains("compacted 4 trials"), "{first}");
+    assert!(first.contains(&format!("s3://{bucket}/p/hyper_parquet/dt=2025-06-02/")));
+    let again = run(None, &["compact", "--day", "2025-06-02"]);
+    assert!(again.contains("already compacted"), "{again}");
+    run(None, &["compact", "--day", "2025-06-03"]);
+    let mut parts = moto.keys(&bucket, "p/hyper_parquet/").await;
+    parts.extend(moto.keys(&bucket, "p/fact_parquet/").await);
+    parts.sort();
+    assert_eq!(
+        parts,
+        [
+            "p/fact_parquet/dt=2025-06-02/part-00000.parquet",
+            "p/fact_parquet/dt=2025-06-03/part-00000.parquet",
+            "p/hyper_parquet/dt=2025-06-02/part-00000.parquet",
+            "p/hyper_parquet/dt=2025-06-03/part-00000.parquet",
+        ]
+    );
+    let part = moto
+        .get(&bucket, "p/fact_parquet/dt=2025-06-02/part-00000.parquet")
+        .await;
+    assert_eq!(&part[..4], b"PAR1");
+    // Both days are over a week old: the leaderboard reads them from Parquet only.
+    assert_eq!(board(), before);
+}

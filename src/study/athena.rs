@@ -18,7 +18,18 @@ pub const SETUP: &[(&str, &str)] = &[
         "create_predict_table.sql",
         include_str!("../../queries/create_predict_table.sql"),
     ),
-    ("compact.sql", include_str!("../../queries/compact.sql")),
+    (
+        "create_hyperparams_parquet_table.sql",
+        include_str!("../../queries/create_hyperparams_parquet_table.sql"),
+    ),
+    (
+        "create_predict_parquet_table.sql",
+        include_str!("../../queries/create_predict_parquet_table.sql"),
+    ),
+    (
+        "create_views.sql",
+        include_str!("../../queries/create_views.sql"),
+    ),
 ];
 
 /// The database and location the files in `queries/` are written against.

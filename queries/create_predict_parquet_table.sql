@@ -1,0 +1,24 @@
+-- Compacted days of fact/, from fact_parquet/dt=YYYY-MM-DD/part-NNNNN.parquet.
+-- Written by the daemon's daily compaction (`svr-etl compact`): one Parquet object per
+-- UTC day (more when a day passes compaction.max_object_mib, or when late objects are
+-- compacted later as further parts), Snappy-compressed. Same columns as the JSON table.
+-- Read through the views of create_views.sql, which take each trial from here when
+-- compacted and from JSON otherwise.
+CREATE EXTERNAL TABLE IF NOT EXISTS svr_etl.predict_parquet (
+  hyper_id BIGINT,
+  point_id BIGINT,
+  y_pred DOUBLE
+)
+PARTITIONED BY (dt STRING)
+STORED AS PARQUET
+LOCATION 's3://BUCKET/PREFIX/fact_parquet/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.dt.type' = 'date',
+  'projection.dt.format' = 'yyyy-MM-dd',
+  'projection.dt.range' = '2025-01-01,NOW',
+  'projection.dt.interval' = '1',
+  'projection.dt.interval.unit' = 'DAYS',
+  'storage.location.template' = 's3://BUCKET/PREFIX/fact_parquet/dt=${dt}/'
+)
+;

@@ -1,0 +1,310 @@
+//! `svr-etl compact` on a real local sink: trials of several days from two writers,
+//! compacted day by day into Parquet; DuckDB reads the Parquet objects with the tables'
+//! types and row counts, and the views and ranking queries give the same ranking before
+//! and after, a late object included; the leaderboard, the report and the TPE history
+//! read the compacted days.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::athena::{duckdb, duckdb_tables};
+use crate::helper::{files_under, stderr, stdout, svr_etl};
+
+/// `svr-etl` with its clock starting at `when` (UTC).
+fn at(dir: &Path, when: &str) -> Command {
+    let plain = svr_etl(dir);
+    let mut cmd = Command::new("faketime");
+    cmd.current_dir(dir)
+        .env("TZ", "UTC")
+        .arg(when)
+        .arg(plain.get_program());
+    for (key, value) in plain.get_envs() {
+        match value {
+            Some(v) => cmd.env(key, v),
+            None => cmd.env_remove(key),
+        };
+    }
+    cmd
+}
+
+fn ok(out: Output) -> String {
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+}
+
+fn ids(rows: &[Value]) -> Vec<i64> {
+    rows.iter()
+        .map(|r| r["hyper_id"].as_i64().unwrap())
+        .collect()
+}
+
+/// Same trials in the same order, scores within 1e-9.
+fn same_ranking(a: &[Value], b: &[Value], what: &str) {
+    assert_eq!(ids(a), ids(b), "{what}");
+    for (x, y) in a.iter().zip(b) {
+        let (x, y) = (
+            x["test_r2"].as_f64().unwrap(),
+            y["test_r2"].as_f64().unwrap(),
+        );
+        assert!((x - y).abs() <= 1e-9, "{what}: {x} vs {y}");
+    }
+}
+
+fn leaderboard(dir: &Path, by: &str) -> Vec<Value> {
+    let out = svr_etl(dir)
+        .args(["leaderboard", "--format", "json", "--by", by])
+        .output()
+        .unwrap();
+    serde_json::from_str(&ok(out)).unwrap()
+}
+
+fn compact(dir: &Path, day: &str) -> String {
+    ok(svr_etl(dir)
+        .args(["compact", "--day", day])
+        .output()
+        .unwrap())
+}
+
+fn rows(tables: &Value, table: &str) -> u64 {
+    tables[table]["rows"].as_u64().unwrap()
+}
+
+#[test]
+fn compacted_days_rank_the_same_on_duckdb_and_in_the_leaderboard() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = dir.path().join("svr-etl-output");
+    // Two writers (two processes, each its own id node), three days, long enough ago
+    // that readers take compacted days from Parquet alone.
+    for (when, trials) in [
+        ("2025-06-02 10:00:00", "4"),
+        ("2025-06-02 16:00:00", "3"),
+        ("2025-06-03 09:00:00", "4"),
+        ("2025-06-05 08:00:00", "3"),
+    ] {
+        ok(at(dir.path(), when)
+            .args(["once", "--trials", trials])
+            .output()
+            .unwrap());
+    }
+    let days: HashSet<String> = files_under(&sink)
+        .iter()
+        .filter(|f| f.starts_with("hyper/"))
+        .map(|f| f.split('/').nth(1).unwrap().to_string())
+        .collect();
+    assert_eq!(days.len(), 3, "{days:?}");
+
+    let before_cv = duckdb(&sink, "final_query_cv.sql");
+    let before_test = duckdb(&sink, "final_query.sql");
+    assert_eq!(before_cv.len(), 14);
+    same_ranking(
+        &leaderboard(dir.path(), "cv_r2"),
+        &before_cv,
+        "leaderboard before",
+    );
+
+    // A day not finished is refused, naming when it can be.
+    let today = chrono::Utc::now().date_naive().to_string();
+    let out = svr_etl(dir.path())
+        .args(["compact", "--day", &today])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is not finished"), "{}", stderr(&out));
+
+    let first = compact(dir.path(), "2025-06-02");
+    assert!(first.contains("compacted 7 trials"), "{first}");
+    let again = compact(dir.path(), "2025-06-02");
+    assert!(again.contains("already compacted"), "{again}");
+    assert!(compact(dir.path(), "2025-06-04").contains("no trials"));
+    for day in ["2025-06-03", "2025-06-05"] {
+        compact(dir.path(), day);
+    }
+    let parts: Vec<String> = files_under(&sink)
+        .into_iter()
+        .filter(|f| f.contains("_parquet/"))
+        .collect();
+    assert_eq!(
+        parts,
+        [
+            "fact_parquet/dt=2025-06-02/part-00000.parquet",
+            "fact_parquet/dt=2025-06-03/part-00000.parquet",
+            "fact_parquet/dt=2025-06-05/part-00000.parquet",
+            "hyper_parquet/dt=2025-06-02/part-00000.parquet",
+            "hyper_parquet/dt=2025-06-03/part-00000.parquet",
+            "hyper_parquet/dt=2025-06-05/part-00000.parquet",
+        ]
+    );
+
+    // DuckDB reads the Parquet objects with the DDL's types (the script checks each
+    // column) and as many rows as the JSON; the views count each trial once.
+    let tables = duckdb_tables(&sink);
+    assert_eq!(rows(&tables, "hyperparams_parquet"), 14);
+    assert_eq!(rows(&tables, "hyperparams"), 14);
+    assert_eq!(rows(&tables, "predict_parquet"), 14 * 442);
+    assert_eq!(rows(&tables, "predict"), 14 * 442);
+    assert_eq!(rows(&tables, "hyperparams_all"), 14);
+    assert_eq!(rows(&tables, "predict_all"), 14 * 442);
+    assert_eq!(
+        tables["hyperparams_parquet"]["types"],
+        tables["hyperparams"]["types"]
+    );
+    assert_eq!(
+        tables["predict_parquet"]["types"],
+        tables["predict"]["types"]
+    );
+
+    same_ranking(&duckdb(&sink, "final_query_cv.sql"), &before_cv, "cv after");
+    same_ranking(
+        &duckdb(&sink, "final_query.sql"),
+        &before_test,
+        "test after",
+    );
+    same_ranking(
+        &leaderboard(dir.path(), "cv_r2"),
+        &before_cv,
+        "leaderboard after",
+    );
+    same_ranking(
+        &leaderboard(dir.path(), "test_r2"),
+        &before_test,
+        "by test after",
+    );
+
+    // A late object: a trial of 2025-06-03 lands after that day was compacted. The
+    // views count it once, from JSON; the next compaction puts it in a second part.
+    ok(at(dir.path(), "2025-06-03 20:00:00")
+        .args(["once"])
+        .output()
+        .unwrap());
+    let tables = duckdb_tables(&sink);
+    assert_eq!(rows(&tables, "hyperparams_all"), 15);
+    assert_eq!(rows(&tables, "predict_all"), 15 * 442);
+    let with_late = duckdb(&sink, "final_query_cv.sql");
+    assert_eq!(with_late.len(), 15);
+    let late = compact(dir.path(), "2025-06-03");
+    assert!(late.contains("compacted 1 trials (late objects"), "{late}");
+    assert!(sink
+        .join("hyper_parquet/dt=2025-06-03/part-00001.parquet")
+        .exists());
+    assert!(sink
+        .join("fact_parquet/dt=2025-06-03/part-00001.parquet")
+        .exists());
+    let tables = duckdb_tables(&sink);
+    assert_eq!(rows(&tables, "hyperparams_parquet"), 15);
+    assert_eq!(rows(&tables, "hyperparams_all"), 15);
+    assert_eq!(rows(&tables, "predict_all"), 15 * 442);
+    same_ranking(
+        &duckdb(&sink, "final_query_cv.sql"),
+        &with_late,
+        "late, compacted",
+    );
+    same_ranking(
+        &leaderboard(dir.path(), "cv_r2"),
+        &with_late,
+        "leaderboard, late",
+    );
+
+    // The JSON of compacted days may expire (a lifecycle rule): the readers do not
+    // need it.
+    std::fs::remove_dir_all(sink.join("hyper")).unwrap();
+    std::fs::remove_dir_all(sink.join("fact")).unwrap();
+    same_ranking(
+        &duckdb(&sink, "final_query_cv.sql"),
+        &with_late,
+        "parquet only",
+    );
+    same_ranking(
+        &leaderboard(dir.path(), "cv_r2"),
+        &with_late,
+        "leaderboard, parquet only",
+    );
+    let report = dir.path().join("report.html");
+    ok(svr_etl(dir.path())
+        .args(["report", "--out"])
+        .arg(&report)
+        .output()
+        .unwrap());
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        html.contains(&with_late[0]["hyper_id"].to_string()),
+        "best trial named"
+    );
+}
+
+#[test]
+fn of_two_writers_compacting_one_day_exactly_one_writes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = dir.path().join("svr-etl-output");
+    ok(at(dir.path(), "2025-07-01 12:00:00")
+        .args(["once", "--trials", "6"])
+        .output()
+        .unwrap());
+    for _ in 0..5 {
+        let racers: Vec<_> = (0..2)
+            .map(|_| {
+                svr_etl(dir.path())
+                    .args(["compact", "--day", "2025-07-01"])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let outs: Vec<String> = racers
+            .into_iter()
+            .map(|r| ok(r.wait_with_output().unwrap()))
+            .collect();
+        // Usually one writes the day and the other finds it done; when the second
+        // arrives between the first's two tables it writes the second table. Either
+        // way each table's part is written once.
+        let wrote = outs
+            .iter()
+            .filter(|o| o.contains("compacted 6 trials"))
+            .count();
+        let done = outs
+            .iter()
+            .filter(|o| o.contains("already compacted"))
+            .count();
+        assert!(wrote >= 1 && wrote + done == 2, "{outs:?}");
+        assert_eq!(
+            files_under(&sink)
+                .iter()
+                .filter(|f| f.contains("_parquet/"))
+                .count(),
+            2,
+            "one part per table"
+        );
+        std::fs::remove_dir_all(sink.join("hyper_parquet")).unwrap();
+        std::fs::remove_dir_all(sink.join("fact_parquet")).unwrap();
+    }
+}
+
+#[test]
+fn the_tpe_history_reads_compacted_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let tpe = |cmd: &mut Command| {
+        cmd.env("SVR_ETL__SEARCH__SAMPLER", "tpe");
+    };
+    let mut first = at(dir.path(), "2025-08-01 12:00:00");
+    tpe(&mut first);
+    ok(first.args(["once", "--trials", "12"]).output().unwrap());
+    compact(dir.path(), "2025-08-01");
+    std::fs::remove_dir_all(dir.path().join("svr-etl-output/hyper")).unwrap();
+    let mut next = svr_etl(dir.path());
+    tpe(&mut next);
+    let line = ok(next.arg("once").output().unwrap());
+    let hyper = files_under(&dir.path().join("svr-etl-output"))
+        .into_iter()
+        .find(|f| f.starts_with("hyper/"))
+        .unwrap();
+    let record: Value = serde_json::from_str(
+        std::fs::read_to_string(dir.path().join("svr-etl-output").join(hyper))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    assert_eq!(record["n_history"], 12, "{line}");
+}
