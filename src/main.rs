@@ -10,6 +10,7 @@ use svr_etl::commands;
 use svr_etl::error::{error_chain, EX_USAGE};
 
 fn main() -> ExitCode {
+    return_large_buffers();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -30,5 +31,18 @@ fn main() -> ExitCode {
             eprintln!("error: {}", error_chain(&e));
             ExitCode::from(e.exit_code())
         }
+    }
+}
+
+/// Has buffers of 1 MiB and more (a compacted day, a large fact object) mapped on their
+/// own and unmapped when freed. glibc otherwise raises its mmap threshold to the
+/// largest buffer freed so far and serves later ones from per-thread arenas that keep
+/// them: the leaderboard over a compacted month peaked at 178 MiB instead of 62 MiB.
+fn return_large_buffers() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt changes allocator settings; called first thing in main, before
+    // any other thread exists or any large allocation is made.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }

@@ -327,27 +327,71 @@ pub fn read_hyper(bytes: Bytes) -> Result<Vec<HyperRecord>, String> {
         .collect()
 }
 
+/// Calls `f` with each prediction of a part, reading the three columns side by side a
+/// batch at a time, so that memory stays near one batch whatever the part's size.
+pub fn scan_facts(bytes: Bytes, mut f: impl FnMut(FactRecord)) -> Result<usize, String> {
+    let file = SerializedFileReader::new(bytes).map_err(|e| e.to_string())?;
+    let mut rows = 0;
+    for g in 0..file.num_row_groups() {
+        let group = file.get_row_group(g).map_err(|e| e.to_string())?;
+        let descr = group.metadata().schema_descr();
+        let reader = |name: &str| {
+            let i = descr
+                .columns()
+                .iter()
+                .position(|c| c.name() == name)
+                .ok_or_else(|| format!("no column {name}"))?;
+            group.get_column_reader(i).map_err(|e| e.to_string())
+        };
+        let (
+            ColumnReader::Int64ColumnReader(mut ids),
+            ColumnReader::Int64ColumnReader(mut points),
+            ColumnReader::DoubleColumnReader(mut preds),
+        ) = (reader("hyper_id")?, reader("point_id")?, reader("y_pred")?)
+        else {
+            return Err("hyper_id, point_id and y_pred are not BIGINT, BIGINT, DOUBLE".into());
+        };
+        let (mut levels, mut id, mut point, mut pred) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        loop {
+            levels.clear();
+            id.clear();
+            point.clear();
+            pred.clear();
+            let read = |e: ParquetError| e.to_string();
+            let (n, _, _) = ids
+                .read_records(BATCH, Some(&mut levels), None, &mut id)
+                .map_err(read)?;
+            points
+                .read_records(BATCH, Some(&mut levels), None, &mut point)
+                .map_err(read)?;
+            preds
+                .read_records(BATCH, Some(&mut levels), None, &mut pred)
+                .map_err(read)?;
+            if n == 0 {
+                break;
+            }
+            if id.len() != n || point.len() != n || pred.len() != n {
+                return Err(format!("row {rows}: a null in a prediction"));
+            }
+            for k in 0..n {
+                f(FactRecord {
+                    hyper_id: HyperId::from_raw(id[k]),
+                    point_id: point[k],
+                    y_pred: pred[k],
+                });
+            }
+            rows += n;
+        }
+    }
+    Ok(rows)
+}
+
 /// The predictions of a part.
 pub fn read_facts(bytes: Bytes) -> Result<Vec<FactRecord>, String> {
-    let (columns, rows) = read_columns(bytes).map_err(|e| e.to_string())?;
-    let int = |name: &str| match columns.get(name) {
-        Some(Column::Int64(v)) => Ok(v),
-        _ => Err(format!("no BIGINT column {name}")),
-    };
-    let (ids, points) = (int("hyper_id")?, int("point_id")?);
-    let Some(Column::Double(preds)) = columns.get("y_pred") else {
-        return Err("no DOUBLE column y_pred".into());
-    };
-    (0..rows)
-        .map(|row| match (ids[row], points[row], preds[row]) {
-            (Some(id), Some(point_id), Some(y_pred)) => Ok(FactRecord {
-                hyper_id: HyperId::from_raw(id),
-                point_id,
-                y_pred,
-            }),
-            _ => Err(format!("row {row}: a null in a prediction")),
-        })
-        .collect()
+    let mut facts = Vec::new();
+    scan_facts(bytes, |f| facts.push(f))?;
+    Ok(facts)
 }
 
 /// The trial ids a part holds, of either table.

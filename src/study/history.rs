@@ -126,14 +126,13 @@ pub async fn json_keys<T>(
     Ok(lists.into_iter().flatten().collect())
 }
 
-async fn read_part<T: Send + 'static>(
+/// Decodes a part's bytes on a blocking thread.
+async fn decode_part<T: Send + 'static>(
     sink: &dyn Sink,
     key: &str,
+    bytes: Vec<u8>,
     decode: fn(Bytes) -> Result<Vec<T>, String>,
 ) -> Result<Vec<T>, ReadError> {
-    let Some(bytes) = sink.get(key).await? else {
-        return Ok(Vec::new());
-    };
     tokio::task::spawn_blocking(move || decode(Bytes::from(bytes)))
         .await
         .expect("decoding does not panic")
@@ -145,12 +144,33 @@ async fn read_part<T: Send + 'static>(
 
 /// The hyper records of a compacted part; none when it is gone.
 pub async fn read_hyper_part(sink: &dyn Sink, key: &str) -> Result<Vec<HyperRecord>, ReadError> {
-    read_part(sink, key, parquet::read_hyper).await
+    match sink.get(key).await? {
+        Some(bytes) => decode_part(sink, key, bytes, parquet::read_hyper).await,
+        None => Ok(Vec::new()),
+    }
 }
 
-/// The predictions of a compacted part; none when it is gone.
-pub async fn read_fact_part(sink: &dyn Sink, key: &str) -> Result<Vec<FactRecord>, ReadError> {
-    read_part(sink, key, parquet::read_facts).await
+/// What `keep` returns for each prediction of a compacted part, where it returns some;
+/// none when the part is gone. Only what is kept is held in memory.
+pub async fn scan_fact_part<T: Send + 'static>(
+    sink: &dyn Sink,
+    key: &str,
+    keep: impl FnMut(FactRecord) -> Option<T> + Send + 'static,
+) -> Result<Vec<T>, ReadError> {
+    let Some(bytes) = sink.get(key).await? else {
+        return Ok(Vec::new());
+    };
+    let mut keep = keep;
+    tokio::task::spawn_blocking(move || {
+        let mut kept = Vec::new();
+        parquet::scan_facts(Bytes::from(bytes), |f| kept.extend(keep(f))).map(|_| kept)
+    })
+    .await
+    .expect("decoding does not panic")
+    .map_err(|reason| ReadError::Unreadable {
+        location: sink.location(key),
+        reason,
+    })
 }
 
 /// Every hyper record in the sink, each trial once, with where it was read from.
@@ -164,20 +184,20 @@ pub async fn hyper_records(
     let keys = parts
         .iter()
         .flat_map(|(day, keys)| keys.iter().map(move |k| (*day, k)));
-    let mut reads =
-        futures::stream::iter(keys)
-            .map(|(day, key)| async move {
-                Ok::<_, ReadError>((day, read_hyper_part(sink, key).await?))
-            })
-            .buffered(PARALLEL_GETS);
-    while let Some((day, records)) = reads.try_next().await? {
-        for record in records {
+    // Fetched concurrently, decoded one at a time: decoding on many threads at once
+    // would leave memory behind in as many allocator arenas.
+    let mut fetches = futures::stream::iter(keys)
+        .map(|(day, key)| async move { Ok::<_, ReadError>((day, key, sink.get(key).await?)) })
+        .buffered(PARALLEL_GETS);
+    while let Some((day, key, bytes)) = fetches.try_next().await? {
+        let Some(bytes) = bytes else { continue };
+        for record in decode_part(sink, key, bytes, parquet::read_hyper).await? {
             if ids.insert(record.hyper_id) {
                 out.push((Origin::Parquet(day), record));
             }
         }
     }
-    drop(reads);
+    drop(fetches);
     let keys = json_keys(sink, HYPER_PREFIX, &parts, today).await?;
     let ids = &ids;
     let json: Vec<(Origin, HyperRecord)> = futures::stream::iter(keys)

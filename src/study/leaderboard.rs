@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 
@@ -17,7 +18,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use super::history::{
-    self, parse_lines, read_fact_part, read_text, Origin, ReadError, PARALLEL_GETS,
+    self, parse_lines, read_text, scan_fact_part, Origin, ReadError, PARALLEL_GETS,
 };
 use crate::compaction;
 use crate::dataset::Dataset;
@@ -146,19 +147,25 @@ async fn score_json(
 /// whose predictions no part holds is looked for in JSON, as the views do.
 async fn score_day(
     sink: &dyn Sink,
-    test_y: &HashMap<i64, f64>,
+    test_y: &Arc<HashMap<i64, f64>>,
     day: NaiveDate,
     records: Vec<HyperRecord>,
 ) -> Result<Vec<Entry>, ReadError> {
-    let wanted: HashSet<HyperId> = records.iter().map(|r| r.hyper_id).collect();
+    let wanted: Arc<HashSet<HyperId>> = Arc::new(records.iter().map(|r| r.hyper_id).collect());
     let mut rows: HashMap<HyperId, (Vec<f64>, Vec<f64>)> = HashMap::new();
     for part in compaction::part_keys(sink, FACT_PARQUET_PREFIX, day).await? {
-        for f in read_fact_part(sink, &part).await? {
-            if let (true, Some(y)) = (wanted.contains(&f.hyper_id), test_y.get(&f.point_id)) {
-                let (truth, pred) = rows.entry(f.hyper_id).or_default();
-                truth.push(*y);
-                pred.push(f.y_pred);
-            }
+        let (wanted, test_y) = (wanted.clone(), test_y.clone());
+        let kept = scan_fact_part(sink, &part, move |f| {
+            let y = test_y.get(&f.point_id)?;
+            wanted
+                .contains(&f.hyper_id)
+                .then_some((f.hyper_id, *y, f.y_pred))
+        })
+        .await?;
+        for (id, y, pred) in kept {
+            let (truth, preds) = rows.entry(id).or_default();
+            truth.push(y);
+            preds.push(pred);
         }
     }
     let mut entries = Vec::new();
@@ -186,7 +193,7 @@ pub async fn rank(
     by: Option<RankBy>,
     today: NaiveDate,
 ) -> Result<Vec<Entry>, LeaderboardError> {
-    let test_y = test_targets(sink).await?;
+    let test_y = Arc::new(test_targets(sink).await?);
     let ok: Vec<(Origin, HyperRecord)> = history::hyper_records(sink, today)
         .await?
         .into_iter()
