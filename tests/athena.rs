@@ -259,6 +259,14 @@ fn sql_prints_the_ddl_for_the_configured_sink() {
     );
     assert!(sql.contains("LOCATION 's3://lake/trials/fact/'"), "{sql}");
     assert!(
+        sql.contains("LOCATION 's3://lake/trials/hyper_parquet/'"),
+        "{sql}"
+    );
+    assert!(
+        sql.contains("CREATE OR REPLACE VIEW ml.predict_all AS"),
+        "{sql}"
+    );
+    assert!(
         !sql.contains("BUCKET") && !sql.contains("svr_etl."),
         "{sql}"
     );

@@ -308,3 +308,39 @@ fn the_tpe_history_reads_compacted_days() {
     .unwrap();
     assert_eq!(record["n_history"], 12, "{line}");
 }
+
+#[test]
+fn a_day_past_max_object_mib_is_split_into_whole_trial_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = dir.path().join("svr-etl-output");
+    // About 33 KB of JSON predictions a trial: 40 trials pass 1 MiB.
+    ok(at(dir.path(), "2025-07-02 12:00:00")
+        .args(["once", "--trials", "40"])
+        .output()
+        .unwrap());
+    let out = ok(svr_etl(dir.path())
+        .args(["compact", "--day", "2025-07-02"])
+        .env("SVR_ETL__COMPACTION__MAX_OBJECT_MIB", "1")
+        .output()
+        .unwrap());
+    assert!(out.contains("compacted 40 trials"), "{out}");
+    let facts: Vec<String> = files_under(&sink)
+        .into_iter()
+        .filter(|f| f.starts_with("fact_parquet/"))
+        .collect();
+    assert_eq!(
+        facts,
+        [
+            "fact_parquet/dt=2025-07-02/part-00000.parquet",
+            "fact_parquet/dt=2025-07-02/part-00001.parquet",
+        ]
+    );
+    for part in &facts {
+        let size = std::fs::metadata(sink.join(part)).unwrap().len();
+        assert!(size < 1024 * 1024, "{part}: {size} bytes");
+    }
+    let tables = duckdb_tables(&sink);
+    assert_eq!(rows(&tables, "predict_parquet"), 40 * 442);
+    assert_eq!(rows(&tables, "predict_all"), 40 * 442);
+    assert_eq!(rows(&tables, "hyperparams_all"), 40);
+}
