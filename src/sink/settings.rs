@@ -22,6 +22,11 @@ impl SinkUrl {
     pub fn parse(url: &str) -> Result<SinkUrl, String> {
         let url = url.trim();
         if let Some(rest) = url.strip_prefix("s3://") {
+            if !cfg!(feature = "s3") {
+                return Err(format!(
+                    "{url:?}: this svr-etl was built without S3 (cargo --no-default-features); build it with the default features, or install the package"
+                ));
+            }
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
                 return Err(format!("{url:?} names no bucket"));
