@@ -710,3 +710,62 @@ async fn the_daily_compaction_runs_after_the_settling_delay_and_takes_late_objec
     assert_eq!(daemon.step().await, Step::Stopping);
     daemon.drain().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_day_older_than_the_look_back_is_compacted_when_queued_trials_land_in_it() {
+    let mut h = Harness::new(None);
+    let sink = h.sink("out", Duration::ZERO);
+    let settings = h.write_config(
+        &sink,
+        5,
+        "[compaction]\ncron = \"0 0 0 * * *\"\nsettle_secs = 600\n",
+    );
+    h.clock_from("2025-06-02T12:00:00Z");
+    let mut daemon = h.start(settings).await;
+    h.sink_down(true);
+    h.tick().await;
+    assert_eq!(daemon.step().await, Step::RunStarted { trials: 1 });
+    assert_eq!(daemon.step().await, Step::RunFinished { ok: 0, failed: 0 });
+    // Nine days pass (the daemon not stepped meanwhile), then the sink answers: the
+    // queued trial of 2025-06-02 lands, outside the 7-day look-back.
+    tokio::time::advance(Duration::from_secs(9 * 86_400)).await;
+    h.sink_down(false);
+    let mut steps = Vec::new();
+    while steps
+        .iter()
+        .filter(|s| matches!(s, Step::CompactionFinished { .. }))
+        .count()
+        < 2
+    {
+        steps.push(daemon.step().await);
+    }
+    assert!(
+        steps.contains(&Step::Flushed {
+            written: 1,
+            left: 0
+        }),
+        "{steps:?}"
+    );
+    // The run after the flush takes the late day besides the last seven.
+    assert!(
+        steps.contains(&Step::CompactionStarted { days: 8 }),
+        "{steps:?}"
+    );
+    assert!(
+        steps.contains(&Step::CompactionFinished {
+            compacted: 1,
+            failed: 0
+        }),
+        "{steps:?}"
+    );
+    assert_eq!(
+        parts(&sink),
+        [
+            "fact_parquet/dt=2025-06-02/part-00000.parquet",
+            "hyper_parquet/dt=2025-06-02/part-00000.parquet",
+        ]
+    );
+    h.shutdown.cancel();
+    assert_eq!(daemon.step().await, Step::Stopping);
+    daemon.drain().await;
+}

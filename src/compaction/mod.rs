@@ -306,24 +306,22 @@ impl Compactor {
                 .filter_map(|k| part_number(k))
                 .max()
                 .map_or(0, |n| n + 1);
-            match self.write_parts(sink, day, table, new, next).await? {
-                Some(written) => {
-                    outcome.written.extend(written.0);
-                    outcome.trials += written.1;
-                    outcome.rows += written.2;
-                    return Ok(outcome);
-                }
-                None => outcome.raced = true,
+            if self
+                .write_parts(sink, day, table, new, next, &mut outcome)
+                .await?
+            {
+                return Ok(outcome);
             }
+            outcome.raced = true;
         }
         Err(CompactError::Contended {
             location: sink.location(&day_prefix(table.parquet(), day)),
         })
     }
 
-    /// Reads `keys` and writes them as parts numbered from `next`. `None` when another
-    /// writer took one of the part keys first; parts written before that stay (they
-    /// hold trials no other part holds).
+    /// Reads `keys` and writes them as parts numbered from `next`, adding each to
+    /// `outcome`. `false` when another writer took a part key first; the parts written
+    /// before that stay (they hold trials no other part holds).
     async fn write_parts(
         &self,
         sink: &dyn Sink,
@@ -331,10 +329,9 @@ impl Compactor {
         table: Table,
         keys: Vec<String>,
         next: u32,
-    ) -> Result<Option<(Vec<String>, usize, usize)>, CompactError> {
+        outcome: &mut TableOutcome,
+    ) -> Result<bool, CompactError> {
         let objects = read_objects(sink, table, keys).await?;
-        let mut written = Vec::new();
-        let (mut trials, mut rows) = (0, 0);
         for (n, batch) in (next..).zip(batches(objects, self.max_object_bytes)) {
             let key = part_key(table.parquet(), day, n);
             let location = sink.location(&key);
@@ -353,14 +350,14 @@ impl Compactor {
             };
             let body = Box::new(move |out: &mut dyn std::io::Write| out.write_all(&bytes));
             match sink.create(&key, body, &deadline).await {
-                Ok(w) => written.push(w.location),
-                Err(SinkError::Exists { .. }) => return Ok(None),
+                Ok(w) => outcome.written.push(w.location),
+                Err(SinkError::Exists { .. }) => return Ok(false),
                 Err(source) => return Err(CompactError::Write { location, source }),
             }
-            trials += batch_trials;
-            rows += batch_rows;
+            outcome.trials += batch_trials;
+            outcome.rows += batch_rows;
         }
-        Ok(Some((written, trials, rows)))
+        Ok(true)
     }
 }
 

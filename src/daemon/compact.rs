@@ -1,8 +1,12 @@
 //! The daily compaction as the daemon runs it: in the background, on the sink of the
 //! moment, at `compaction.cron` plus the settling delay in UTC, over the finished days
-//! of the last week (late objects included); stopped at shutdown.
+//! of the last week, and any older day that queued trials were written into late;
+//! stopped at shutdown.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
+
+use chrono::NaiveDate;
 
 use tokio::task::JoinError;
 use tokio::time::Instant;
@@ -10,7 +14,9 @@ use tokio::time::Instant;
 use super::{Daemon, Step};
 use crate::compaction::Compactor;
 use crate::error::error_chain;
+use crate::sink::keys::day_of;
 use crate::sink::Sink;
+use crate::trial::TrialReport;
 
 /// What one daily job did.
 #[derive(Debug, Default)]
@@ -33,7 +39,14 @@ impl Daemon {
 
     pub(super) fn start_compaction(&mut self) -> Step {
         let now = (self.clock)();
-        let days = self.settings.compaction().due_days(now);
+        let mut days: BTreeSet<NaiveDate> = self
+            .settings
+            .compaction()
+            .due_days(now)
+            .into_iter()
+            .collect();
+        days.extend(std::mem::take(&mut self.late_days));
+        let days: Vec<NaiveDate> = days.into_iter().collect();
         let mut compactor = Compactor::new(
             self.settings.compaction(),
             self.settings.sink().upload_timeout(),
@@ -58,6 +71,21 @@ impl Daemon {
             compacted: tally.compacted,
             failed: tally.failed,
         }
+    }
+
+    /// Notes the finished days that the trials of `written` (queued through an outage,
+    /// written now) landed in.
+    pub(super) fn note_late(&mut self, written: &[TrialReport]) {
+        let compaction = self.settings.compaction();
+        if !compaction.enabled {
+            return;
+        }
+        let now = (self.clock)();
+        let late = written
+            .iter()
+            .filter_map(|r| r.hyper.as_ref().and_then(|w| day_of(&w.location)))
+            .filter(|day| compaction.finished_at(*day) <= now);
+        self.late_days.extend(late);
     }
 
     /// At shutdown: the job's writes are cancelled with the shutdown token; it gets a

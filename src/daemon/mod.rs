@@ -19,10 +19,12 @@ pub mod schedule;
 pub mod signals;
 mod stats;
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant as WallInstant;
 
+use chrono::NaiveDate;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task::{JoinError, JoinHandle};
@@ -146,6 +148,9 @@ pub struct Daemon {
     /// When the daily compaction next runs; `None` when it is off.
     compaction_at: Option<Instant>,
     compaction: Option<JoinHandle<CompactionTally>>,
+    /// Finished days that queued trials were written into after the fact: the next
+    /// compaction takes them whatever their age.
+    late_days: BTreeSet<NaiveDate>,
 }
 
 /// Runs until shutdown. Fails only at start-up (bad data set, the sink refusing the
@@ -204,6 +209,7 @@ impl Daemon {
             flush: None,
             compaction_at: None,
             compaction: None,
+            late_days: BTreeSet::new(),
         };
         daemon.schedule_compaction();
         tracing::info!(

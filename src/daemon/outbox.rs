@@ -174,6 +174,7 @@ impl Daemon {
         let (written, left) = match flushed {
             Ok(Flushed { delivered, left }) => {
                 delivered.iter().for_each(|r| self.stats.record(r));
+                self.note_late(&delivered);
                 (delivered.len(), left)
             }
             Err(e) => {
