@@ -235,7 +235,7 @@ fn compacted_days_rank_the_same_on_duckdb_and_in_the_leaderboard() {
 }
 
 #[test]
-fn of_two_writers_compacting_one_day_exactly_one_writes_it() {
+fn two_writers_compacting_one_day_write_each_part_once() {
     let dir = tempfile::tempdir().unwrap();
     let sink = dir.path().join("svr-etl-output");
     ok(at(dir.path(), "2025-07-01 12:00:00")
