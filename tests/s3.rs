@@ -538,8 +538,21 @@ async fn compaction_on_s3_writes_each_day_once_and_the_leaderboard_reads_it() {
         assert!(out.status.success(), "{}", stderr(&out));
         String::from_utf8(out.stdout).unwrap()
     };
-    run(Some("2025-06-02 10:00:00"), &["once", "--trials", "4"]);
-    run(Some("2025-06-03 10:00:00"), &["once", "--trials", "3"]);
+    // Gzipped JSON, read back by compaction and by the leaderboard alike.
+    std::fs::write(
+        dir.path().join("gzip.toml"),
+        "[sink]\ncompression = \"gzip\"\n",
+    )
+    .unwrap();
+    let gzip = ["--config", "gzip.toml"];
+    run(
+        Some("2025-06-02 10:00:00"),
+        &[&gzip[..], &["once", "--trials", "4"]].concat(),
+    );
+    run(
+        Some("2025-06-03 10:00:00"),
+        &[&gzip[..], &["once", "--trials", "3"]].concat(),
+    );
     let board = || run(None, &["leaderboard", "--format", "json"]);
     let before = board();
 
@@ -561,6 +574,11 @@ async fn compaction_on_s3_writes_each_day_once_and_the_leaderboard_reads_it() {
             "p/hyper_parquet/dt=2025-06-03/part-00000.parquet",
         ]
     );
+    assert!(moto
+        .keys(&bucket, "p/hyper/dt=2025-06-02/")
+        .await
+        .iter()
+        .all(|k| k.ends_with(".json.gz")));
     let part = moto
         .get(&bucket, "p/fact_parquet/dt=2025-06-02/part-00000.parquet")
         .await;
