@@ -11,24 +11,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 use crate::athena::{duckdb, duckdb_tables};
-use crate::helper::{files_under, stderr, stdout, svr_etl};
-
-/// `svr-etl` with its clock starting at `when` (UTC).
-fn at(dir: &Path, when: &str) -> Command {
-    let plain = svr_etl(dir);
-    let mut cmd = Command::new("faketime");
-    cmd.current_dir(dir)
-        .env("TZ", "UTC")
-        .arg(when)
-        .arg(plain.get_program());
-    for (key, value) in plain.get_envs() {
-        match value {
-            Some(v) => cmd.env(key, v),
-            None => cmd.env_remove(key),
-        };
-    }
-    cmd
-}
+use crate::helper::{files_under, stderr, stdout, svr_etl, svr_etl_at};
 
 fn ok(out: Output) -> String {
     assert!(out.status.success(), "{}", stderr(&out));
@@ -84,7 +67,7 @@ fn compacted_days_rank_the_same_on_duckdb_and_in_the_leaderboard() {
         ("2025-06-03 09:00:00", "4"),
         ("2025-06-05 08:00:00", "3"),
     ] {
-        ok(at(dir.path(), when)
+        ok(svr_etl_at(dir.path(), when)
             .args(["once", "--trials", trials])
             .output()
             .unwrap());
@@ -175,7 +158,7 @@ fn compacted_days_rank_the_same_on_duckdb_and_in_the_leaderboard() {
 
     // A late object: a trial of 2025-06-03 lands after that day was compacted. The
     // views count it once, from JSON; the next compaction puts it in a second part.
-    ok(at(dir.path(), "2025-06-03 20:00:00")
+    ok(svr_etl_at(dir.path(), "2025-06-03 20:00:00")
         .args(["once"])
         .output()
         .unwrap());
@@ -238,7 +221,7 @@ fn compacted_days_rank_the_same_on_duckdb_and_in_the_leaderboard() {
 fn two_writers_compacting_one_day_write_each_part_once() {
     let dir = tempfile::tempdir().unwrap();
     let sink = dir.path().join("svr-etl-output");
-    ok(at(dir.path(), "2025-07-01 12:00:00")
+    ok(svr_etl_at(dir.path(), "2025-07-01 12:00:00")
         .args(["once", "--trials", "6"])
         .output()
         .unwrap());
@@ -288,7 +271,7 @@ fn the_tpe_history_reads_compacted_days() {
     let tpe = |cmd: &mut Command| {
         cmd.env("SVR_ETL__SEARCH__SAMPLER", "tpe");
     };
-    let mut first = at(dir.path(), "2025-08-01 12:00:00");
+    let mut first = svr_etl_at(dir.path(), "2025-08-01 12:00:00");
     tpe(&mut first);
     ok(first.args(["once", "--trials", "12"]).output().unwrap());
     compact(dir.path(), "2025-08-01");
@@ -314,7 +297,7 @@ fn a_day_past_max_object_mib_is_split_into_whole_trial_parts() {
     let dir = tempfile::tempdir().unwrap();
     let sink = dir.path().join("svr-etl-output");
     // About 33 KB of JSON predictions a trial: 40 trials pass 1 MiB.
-    ok(at(dir.path(), "2025-07-02 12:00:00")
+    ok(svr_etl_at(dir.path(), "2025-07-02 12:00:00")
         .args(["once", "--trials", "40"])
         .output()
         .unwrap());

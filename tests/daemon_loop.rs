@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::helper::{files_under, ndjson};
+use crate::helper::{files_under, ndjson, svr_etl_at};
 
 /// Ticks sent by the test; reschedules are recorded.
 struct ManualTicks {
@@ -623,14 +623,9 @@ async fn a_tpe_daemon_goes_on_while_the_sink_is_down_and_catches_up() {
 
 /// `svr-etl once --trials N` into `sink` by another process, its clock at `when` (UTC).
 fn trials_at(sink: &Path, when: &str, n: u32) {
-    let out = std::process::Command::new("faketime")
-        .env("TZ", "UTC")
-        .arg(when)
-        .arg(env!("CARGO_BIN_EXE_svr-etl"))
+    let out = svr_etl_at(sink.parent().unwrap(), when)
         .args(["once", "--trials", &n.to_string(), "--sink"])
         .arg(sink)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("SVR_ETL_CONFIG")
         .output()
         .unwrap();
     assert!(

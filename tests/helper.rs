@@ -20,6 +20,24 @@ pub fn svr_etl(cwd: &Path) -> Command {
     cmd
 }
 
+/// [`svr_etl`] with its clock starting at `when` (UTC, as `faketime` reads it) and
+/// running on from there.
+pub fn svr_etl_at(cwd: &Path, when: &str) -> Command {
+    let plain = svr_etl(cwd);
+    let mut cmd = Command::new("faketime");
+    cmd.current_dir(cwd)
+        .env("TZ", "UTC")
+        .arg(when)
+        .arg(plain.get_program());
+    for (key, value) in plain.get_envs() {
+        match value {
+            Some(v) => cmd.env(key, v),
+            None => cmd.env_remove(key),
+        };
+    }
+    cmd
+}
+
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use svr_etl::sink::{BodyWriter, Deadline, S3Settings, S3Sink, Sink, SinkError};
 
 use crate::helper::{
-    field, file_path, ndjson, set_fake_credentials, stderr, stdout, svr_etl, Moto,
+    field, file_path, ndjson, set_fake_credentials, stderr, stdout, svr_etl, svr_etl_at, Moto,
 };
 
 const MIB: usize = 1024 * 1024;
@@ -516,25 +516,12 @@ async fn compaction_on_s3_writes_each_day_once_and_the_leaderboard_reads_it() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("s3://{bucket}/p");
     let run = |faked: Option<&str>, args: &[&str]| {
-        let plain = svr_etl(dir.path());
         let mut cmd = match faked {
-            Some(when) => {
-                let mut cmd = std::process::Command::new("faketime");
-                cmd.current_dir(dir.path())
-                    .env("TZ", "UTC")
-                    .arg(when)
-                    .arg(plain.get_program());
-                cmd
-            }
-            None => plain,
+            Some(when) => svr_etl_at(dir.path(), when),
+            None => svr_etl(dir.path()),
         };
         moto.env(&mut cmd);
-        let out = cmd
-            .args(args)
-            .args(["--sink", &url])
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .output()
-            .unwrap();
+        let out = cmd.args(args).args(["--sink", &url]).output().unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
         String::from_utf8(out.stdout).unwrap()
     };
