@@ -9,6 +9,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
+use svr_etl::compaction::Compactor;
+use svr_etl::config::Settings;
+use svr_etl::sink::{BodyWriter, Deadline, LocalSink, Sink, SinkError, Written};
 
 use crate::athena::{duckdb, duckdb_tables};
 use crate::helper::{files_under, stderr, stdout, svr_etl, svr_etl_at};
@@ -326,4 +329,106 @@ fn a_day_past_max_object_mib_is_split_into_whole_trial_parts() {
     assert_eq!(rows(&tables, "predict_parquet"), 40 * 442);
     assert_eq!(rows(&tables, "predict_all"), 40 * 442);
     assert_eq!(rows(&tables, "hyperparams_all"), 40);
+}
+
+/// A local sink whose writes under one prefix fail, as a store refusing mid-compaction.
+#[derive(Debug)]
+struct RefusingUnder {
+    inner: LocalSink,
+    prefix: &'static str,
+}
+
+#[async_trait::async_trait]
+impl Sink for RefusingUnder {
+    async fn create(
+        &self,
+        key: &str,
+        body: BodyWriter,
+        deadline: &Deadline,
+    ) -> Result<Written, SinkError> {
+        if key.starts_with(self.prefix) {
+            return Err(SinkError::Remote {
+                op: "uploading",
+                location: self.location(key),
+                message: "503 Slow Down".into(),
+            });
+        }
+        self.inner.create(key, body, deadline).await
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, SinkError> {
+        self.inner.get(key).await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, SinkError> {
+        self.inner.list(prefix).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), SinkError> {
+        self.inner.delete(key).await
+    }
+
+    async fn clean_stale(&self, age: std::time::Duration) -> Result<usize, SinkError> {
+        self.inner.clean_stale(age).await
+    }
+
+    fn location(&self, key: &str) -> String {
+        self.inner.location(key)
+    }
+}
+
+#[tokio::test]
+async fn a_compaction_stopped_between_the_tables_counts_no_trial_twice_and_finishes_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = dir.path().join("svr-etl-output");
+    ok(svr_etl_at(dir.path(), "2025-07-03 12:00:00")
+        .args(["once", "--trials", "5"])
+        .output()
+        .unwrap());
+    let before = duckdb(&sink, "final_query_cv.sql");
+    let settings = Settings::load(None).unwrap();
+    let compactor = Compactor::new(settings.compaction(), settings.sink().upload_timeout());
+    let day = chrono::NaiveDate::from_ymd_opt(2025, 7, 3).unwrap();
+
+    let refusing = RefusingUnder {
+        inner: LocalSink::new(sink.clone()),
+        prefix: "hyper_parquet/",
+    };
+    let err = compactor
+        .compact_day(&refusing, day)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("hyper_parquet/dt=2025-07-03/part-00000.parquet") && err.contains("503"),
+        "{err}"
+    );
+    // The predictions are compacted, the hyper records are not: each trial still
+    // counts once, and the ranking is the same.
+    let tables = duckdb_tables(&sink);
+    assert_eq!(rows(&tables, "predict_parquet"), 5 * 442);
+    assert_eq!(rows(&tables, "hyperparams_parquet"), 0);
+    assert_eq!(rows(&tables, "predict_all"), 5 * 442);
+    assert_eq!(rows(&tables, "hyperparams_all"), 5);
+    same_ranking(
+        &duckdb(&sink, "final_query_cv.sql"),
+        &before,
+        "half compacted",
+    );
+
+    // The next run writes what is missing and nothing twice.
+    let done = compactor
+        .compact_day(&LocalSink::new(sink.clone()), day)
+        .await
+        .unwrap();
+    assert!(done.fact.written.is_empty(), "{done}");
+    assert_eq!(
+        (done.hyper.written.len(), done.hyper.trials),
+        (1, 5),
+        "{done}"
+    );
+    let tables = duckdb_tables(&sink);
+    assert_eq!(rows(&tables, "hyperparams_all"), 5);
+    assert_eq!(rows(&tables, "predict_all"), 5 * 442);
+    same_ranking(&duckdb(&sink, "final_query_cv.sql"), &before, "finished");
 }

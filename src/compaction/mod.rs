@@ -111,12 +111,9 @@ pub enum CompactError {
     NotFinished { day: NaiveDate, at: String },
     #[error(transparent)]
     Read(#[from] ReadError),
-    #[error("writing {location}: {source}")]
-    Write {
-        location: String,
-        #[source]
-        source: SinkError,
-    },
+    /// A part could not be written; the sink's error names it.
+    #[error(transparent)]
+    Write(SinkError),
     #[error("encoding {location} as Parquet: {reason}")]
     Encode { location: String, reason: String },
     #[error("{location}: other writers kept taking the next part; try again later")]
@@ -352,7 +349,7 @@ impl Compactor {
             match sink.create(&key, body, &deadline).await {
                 Ok(w) => outcome.written.push(w.location),
                 Err(SinkError::Exists { .. }) => return Ok(false),
-                Err(source) => return Err(CompactError::Write { location, source }),
+                Err(e) => return Err(CompactError::Write(e)),
             }
             outcome.trials += batch_trials;
             outcome.rows += batch_rows;
