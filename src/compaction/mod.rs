@@ -331,14 +331,13 @@ impl Compactor {
         let objects = read_objects(sink, table, keys).await?;
         for (n, batch) in (next..).zip(batches(objects, self.max_object_bytes)) {
             let key = part_key(table.parquet(), day, n);
-            let location = sink.location(&key);
             let writer = self.writer.clone();
             let encoded = tokio::task::spawn_blocking(move || batch.encode(&writer))
                 .await
                 .expect("encoding does not panic");
             let (bytes, batch_trials, batch_rows) =
                 encoded.map_err(|reason| CompactError::Encode {
-                    location: location.clone(),
+                    location: sink.location(&key),
                     reason,
                 })?;
             let deadline = Deadline {
