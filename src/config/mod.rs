@@ -198,8 +198,22 @@ impl Settings {
                 ),
             ));
         }
-        let schedule = self.schedule.schedule();
         let now = Utc::now();
+        if self.compaction.enabled
+            && self
+                .compaction
+                .next_run(now)
+                .is_none_or(|next| next - now > chrono::Duration::days(366))
+        {
+            return Err((
+                "compaction.cron",
+                format!(
+                    "{} (UTC) does not fire within the next year",
+                    self.compaction.cron.as_str()
+                ),
+            ));
+        }
+        let schedule = self.schedule.schedule();
         match schedule.next_after(now) {
             Some(next) if next - now <= chrono::Duration::days(366) => Ok(()),
             _ => Err((
