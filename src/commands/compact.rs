@@ -27,9 +27,14 @@ pub async fn run(settings: Settings, args: CompactArgs) -> Result<(), AppError> 
     };
     let sink = Connector.open(settings.sink(), settings.s3()).await;
     let compactor = Compactor::new(compaction, settings.sink().upload_timeout());
+    // Every day is tried; the first failure is the command's error.
+    let mut failed = None;
     for day in days {
-        let outcome = compactor.compact_day(sink.as_ref(), day).await?;
-        print(&format!("{outcome}\n"))?;
+        match compactor.compact_day(sink.as_ref(), day).await {
+            Ok(outcome) => print(&format!("{outcome}\n"))?,
+            Err(e) if failed.is_none() => failed = Some(e),
+            Err(e) => tracing::error!(day = %day, error = %e, "compacting"),
+        }
     }
-    Ok(())
+    failed.map_or(Ok(()), |e| Err(e.into()))
 }
