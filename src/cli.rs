@@ -41,7 +41,7 @@ pub enum Command {
     /// search, the top 10, counts.
     Report(ReportArgs),
     /// Rewrite finished UTC days of hyper/ and fact/ as Parquet under hyper_parquet/ and
-    /// fact_parquet/: --day D, or else the days the daemon's daily job looks at.
+    /// fact_parquet/: --day D, or else the days the daemon's daily job takes.
     Compact(CompactArgs),
 }
 
@@ -52,7 +52,8 @@ pub struct CompactArgs {
     pub sink: Option<String>,
 
     /// The UTC day (YYYY-MM-DD) to compact; it must be finished (compaction.settle_secs
-    /// past its end). Without it: the finished days of the last week.
+    /// past its end). Without it: what the daemon's daily job takes, the finished days
+    /// of the last week and every older one not compacted yet.
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub day: Option<chrono::NaiveDate>,
 }

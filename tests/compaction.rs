@@ -58,19 +58,29 @@ fn rows(tables: &Value, table: &str) -> u64 {
     tables[table]["rows"].as_u64().unwrap()
 }
 
+/// The UTC day `back` days before today, as `YYYY-MM-DD`.
+fn days_ago(back: u64) -> String {
+    let today = chrono::Utc::now().date_naive();
+    today
+        .checked_sub_days(chrono::Days::new(back))
+        .unwrap()
+        .to_string()
+}
+
 #[test]
 fn compacted_days_rank_the_same_on_duckdb_and_in_the_leaderboard() {
     let dir = tempfile::tempdir().unwrap();
     let sink = dir.path().join("svr-etl-output");
-    // Two writers (two processes, each its own id node), three days, long enough ago
-    // that readers take compacted days from Parquet alone.
-    for (when, trials) in [
-        ("2025-06-02 10:00:00", "4"),
-        ("2025-06-02 16:00:00", "3"),
-        ("2025-06-03 09:00:00", "4"),
-        ("2025-06-05 08:00:00", "3"),
+    // Two writers (two processes, each its own id node), three recent days: the views
+    // read them from JSON before compaction and from Parquet after.
+    let (d1, d2, d3) = (days_ago(5), days_ago(4), days_ago(2));
+    for (day, time, trials) in [
+        (&d1, "10:00:00", "4"),
+        (&d1, "16:00:00", "3"),
+        (&d2, "09:00:00", "4"),
+        (&d3, "08:00:00", "3"),
     ] {
-        ok(svr_etl_at(dir.path(), when)
+        ok(svr_etl_at(dir.path(), &format!("{day} {time}"))
             .args(["once", "--trials", trials])
             .output()
             .unwrap());
@@ -92,7 +102,7 @@ fn compacted_days_rank_the_same_on_duckdb_and_in_the_leaderboard() {
     );
 
     // A day not finished is refused, naming when it can be.
-    let today = chrono::Utc::now().date_naive().to_string();
+    let today = days_ago(0);
     let out = svr_etl(dir.path())
         .args(["compact", "--day", &today])
         .output()
@@ -100,29 +110,24 @@ fn compacted_days_rank_the_same_on_duckdb_and_in_the_leaderboard() {
     assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
     assert!(stderr(&out).contains("is not finished"), "{}", stderr(&out));
 
-    let first = compact(dir.path(), "2025-06-02");
+    let first = compact(dir.path(), &d1);
     assert!(first.contains("compacted 7 trials"), "{first}");
-    let again = compact(dir.path(), "2025-06-02");
+    let again = compact(dir.path(), &d1);
     assert!(again.contains("already compacted"), "{again}");
-    assert!(compact(dir.path(), "2025-06-04").contains("no trials"));
-    for day in ["2025-06-03", "2025-06-05"] {
+    assert!(compact(dir.path(), &days_ago(3)).contains("no trials"));
+    for day in [&d2, &d3] {
         compact(dir.path(), day);
     }
     let parts: Vec<String> = files_under(&sink)
         .into_iter()
         .filter(|f| f.contains("_parquet/"))
         .collect();
-    assert_eq!(
-        parts,
-        [
-            "fact_parquet/dt=2025-06-02/part-00000.parquet",
-            "fact_parquet/dt=2025-06-03/part-00000.parquet",
-            "fact_parquet/dt=2025-06-05/part-00000.parquet",
-            "hyper_parquet/dt=2025-06-02/part-00000.parquet",
-            "hyper_parquet/dt=2025-06-03/part-00000.parquet",
-            "hyper_parquet/dt=2025-06-05/part-00000.parquet",
-        ]
-    );
+    let mut expected: Vec<String> = ["fact_parquet", "hyper_parquet"]
+        .iter()
+        .flat_map(|t| [&d1, &d2, &d3].map(|d| format!("{t}/dt={d}/part-00000.parquet")))
+        .collect();
+    expected.sort();
+    assert_eq!(parts, expected);
 
     // DuckDB reads the Parquet objects with the DDL's types (the script checks each
     // column) and as many rows as the JSON; the views count each trial once.
@@ -159,9 +164,10 @@ fn compacted_days_rank_the_same_on_duckdb_and_in_the_leaderboard() {
         "by test after",
     );
 
-    // A late object: a trial of 2025-06-03 lands after that day was compacted. The
-    // views count it once, from JSON; the next compaction puts it in a second part.
-    ok(svr_etl_at(dir.path(), "2025-06-03 20:00:00")
+    // A late object: a trial of d2 lands after that day was compacted. The views and
+    // the leaderboard count it once, from JSON; the next compaction puts it in a second
+    // part.
+    ok(svr_etl_at(dir.path(), &format!("{d2} 20:00:00"))
         .args(["once"])
         .output()
         .unwrap());
@@ -170,13 +176,18 @@ fn compacted_days_rank_the_same_on_duckdb_and_in_the_leaderboard() {
     assert_eq!(rows(&tables, "predict_all"), 15 * 442);
     let with_late = duckdb(&sink, "final_query_cv.sql");
     assert_eq!(with_late.len(), 15);
-    let late = compact(dir.path(), "2025-06-03");
+    same_ranking(
+        &leaderboard(dir.path(), "cv_r2"),
+        &with_late,
+        "leaderboard, late",
+    );
+    let late = compact(dir.path(), &d2);
     assert!(late.contains("compacted 1 trials (late objects"), "{late}");
     assert!(sink
-        .join("hyper_parquet/dt=2025-06-03/part-00001.parquet")
+        .join(format!("hyper_parquet/dt={d2}/part-00001.parquet"))
         .exists());
     assert!(sink
-        .join("fact_parquet/dt=2025-06-03/part-00001.parquet")
+        .join(format!("fact_parquet/dt={d2}/part-00001.parquet"))
         .exists());
     let tables = duckdb_tables(&sink);
     assert_eq!(rows(&tables, "hyperparams_parquet"), 15);
@@ -190,7 +201,7 @@ fn compacted_days_rank_the_same_on_duckdb_and_in_the_leaderboard() {
     same_ranking(
         &leaderboard(dir.path(), "cv_r2"),
         &with_late,
-        "leaderboard, late",
+        "leaderboard, late compacted",
     );
 
     // The JSON of compacted days may expire (a lifecycle rule): the readers do not
@@ -218,6 +229,41 @@ fn compacted_days_rank_the_same_on_duckdb_and_in_the_leaderboard() {
         html.contains(&with_late[0]["hyper_id"].to_string()),
         "best trial named"
     );
+}
+
+#[test]
+fn an_old_day_joins_the_views_once_compact_without_a_day_takes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = dir.path().join("svr-etl-output");
+    // A day from before compaction was turned on, and a recent one.
+    for (when, trials) in [
+        ("2025-06-02 10:00:00", "3"),
+        (&*format!("{} 10:00:00", days_ago(1)), "2"),
+    ] {
+        ok(svr_etl_at(dir.path(), when)
+            .args(["once", "--trials", trials])
+            .output()
+            .unwrap());
+    }
+    // The views read JSON for the last 7 days only: the old day is not there yet. The
+    // leaderboard lists the days and reads every day no part holds.
+    assert_eq!(rows(&duckdb_tables(&sink), "hyperparams_all"), 2);
+    assert_eq!(leaderboard(dir.path(), "cv_r2").len(), 5);
+    let out = ok(svr_etl(dir.path()).arg("compact").output().unwrap());
+    assert!(out.contains("2025-06-02: compacted 3 trials"), "{out}");
+    assert!(
+        out.contains(&format!("{}: compacted 2 trials", days_ago(1))),
+        "{out}"
+    );
+    assert_eq!(rows(&duckdb_tables(&sink), "hyperparams_all"), 5);
+    same_ranking(
+        &leaderboard(dir.path(), "cv_r2"),
+        &duckdb(&sink, "final_query_cv.sql"),
+        "after the backfill",
+    );
+    // Nothing is left to take.
+    let again = ok(svr_etl(dir.path()).arg("compact").output().unwrap());
+    assert!(!again.contains(": compacted"), "{again}");
 }
 
 #[test]
@@ -381,14 +427,16 @@ impl Sink for RefusingUnder {
 async fn a_compaction_stopped_between_the_tables_counts_no_trial_twice_and_finishes_later() {
     let dir = tempfile::tempdir().unwrap();
     let sink = dir.path().join("svr-etl-output");
-    ok(svr_etl_at(dir.path(), "2025-07-03 12:00:00")
+    // A recent day: the views read its JSON while it is not compacted.
+    let day_text = days_ago(3);
+    ok(svr_etl_at(dir.path(), &format!("{day_text} 12:00:00"))
         .args(["once", "--trials", "5"])
         .output()
         .unwrap());
     let before = duckdb(&sink, "final_query_cv.sql");
     let settings = Settings::load(None).unwrap();
     let compactor = Compactor::new(settings.compaction(), settings.sink().upload_timeout());
-    let day = chrono::NaiveDate::from_ymd_opt(2025, 7, 3).unwrap();
+    let day: chrono::NaiveDate = day_text.parse().unwrap();
 
     let refusing = RefusingUnder {
         inner: LocalSink::new(sink.clone()),
@@ -400,7 +448,8 @@ async fn a_compaction_stopped_between_the_tables_counts_no_trial_twice_and_finis
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("hyper_parquet/dt=2025-07-03/part-00000.parquet") && err.contains("503"),
+        err.contains(&format!("hyper_parquet/dt={day_text}/part-00000.parquet"))
+            && err.contains("503"),
         "{err}"
     );
     // The predictions are compacted, the hyper records are not: each trial still

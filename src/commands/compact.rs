@@ -4,7 +4,7 @@ use chrono::Utc;
 
 use super::{print, with_sink};
 use crate::cli::CompactArgs;
-use crate::compaction::{CompactError, Compactor};
+use crate::compaction::{days_to_compact, CompactError, Compactor};
 use crate::config::Settings;
 use crate::error::AppError;
 use crate::sink::{Connect, Connector};
@@ -23,9 +23,15 @@ pub async fn run(settings: Settings, args: CompactArgs) -> Result<(), AppError> 
             .into())
         }
         Some(day) => vec![day],
-        None => compaction.due_days(now),
+        None => Vec::new(),
     };
     let sink = Connector.open(settings.sink(), settings.s3()).await;
+    let days = match args.day {
+        Some(_) => days,
+        None => days_to_compact(sink.as_ref(), compaction, now)
+            .await
+            .map_err(CompactError::from)?,
+    };
     let compactor = Compactor::new(compaction, settings.sink().upload_timeout());
     // Every day is tried; the first failure is the command's error.
     let mut failed = None;

@@ -13,5 +13,6 @@ pub fn run(settings: Settings, args: &SqlArgs) -> Result<(), AppError> {
         settings.athena_database().as_str(),
         &settings.sink().url,
         dataset.feature_names(),
+        settings.compaction().enabled,
     ))
 }

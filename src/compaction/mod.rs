@@ -11,7 +11,10 @@
 //! compacting the same day race for the same part key and one wins; the other lists
 //! again and finds nothing new. A late object (a trial queued through an outage) lands
 //! in a day already compacted and goes into the next part when the day is compacted
-//! again: the daily job looks back [`LATE_DAYS`] days. The JSON originals stay.
+//! again: the daily job looks back [`LATE_DAYS`] days. Every run also takes any older
+//! finished day that has JSON but no part ([`days_to_compact`]), so that after a run
+//! every day older than the look-back is in Parquet: the views of `queries/` read JSON
+//! for the recent days alone. The JSON originals stay.
 //!
 //! Facts are compacted before hyper records and the hyper records listed first: a
 //! trial writes its facts before its hyper record, so every hyper record compacted has
@@ -35,11 +38,11 @@ use tokio_util::sync::CancellationToken;
 use crate::config::values::{Bounded, Seconds};
 use crate::daemon::schedule::{CronExpr, CronSchedule};
 use crate::sink::keys::{
-    day_prefix, hyper_id_of, part_key, part_number, FACT_PARQUET_PREFIX, FACT_PREFIX,
+    day_of, day_prefix, hyper_id_of, part_key, part_number, FACT_PARQUET_PREFIX, FACT_PREFIX,
     HYPER_PARQUET_PREFIX, HYPER_PREFIX,
 };
 use crate::sink::{Deadline, Sink, SinkError};
-use crate::study::history::{parse_lines, read_text, ReadError, PARALLEL_GETS};
+use crate::study::history::{compacted_parts, parse_lines, read_text, ReadError, PARALLEL_GETS};
 use crate::trial::id::HyperId;
 use crate::trial::records::{FactRecord, HyperRecord};
 
@@ -102,6 +105,35 @@ impl CompactionSettings {
             .filter(|day| self.finished_at(*day) <= now)
             .collect()
     }
+}
+
+/// The days a compaction run takes on `now`: the finished days of the last
+/// [`LATE_DAYS`] (for late objects) and every finished day, however old, whose JSON
+/// some part does not cover yet: a day no part holds (a day before compaction was
+/// turned on, or one whose compaction failed), or whose hyper records or predictions
+/// alone were compacted. Two listings of day folders and two of parts find them.
+pub async fn days_to_compact(
+    sink: &dyn Sink,
+    settings: &CompactionSettings,
+    now: DateTime<Utc>,
+) -> Result<Vec<NaiveDate>, ReadError> {
+    let mut days: std::collections::BTreeSet<NaiveDate> =
+        settings.due_days(now).into_iter().collect();
+    for (json, parquet) in [
+        (HYPER_PREFIX, HYPER_PARQUET_PREFIX),
+        (FACT_PREFIX, FACT_PARQUET_PREFIX),
+    ] {
+        let compacted = compacted_parts(sink, parquet).await?;
+        let written = sink.list_folders(json).await?;
+        days.extend(
+            written
+                .iter()
+                .filter_map(|folder| day_of(folder))
+                .filter(|day| !compacted.contains_key(day))
+                .filter(|day| settings.finished_at(*day) <= now),
+        );
+    }
+    Ok(days.into_iter().collect())
 }
 
 /// Why a day was not compacted.

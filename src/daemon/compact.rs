@@ -1,18 +1,17 @@
 //! The daily compaction as the daemon runs it: in the background, on the sink of the
-//! moment, at `compaction.cron` plus the settling delay in UTC, over the finished days
-//! of the last week, and any older day that queued trials were written into late;
-//! stopped at shutdown.
+//! moment, at `compaction.cron` plus the settling delay in UTC, over the days
+//! [`days_to_compact`] finds and any older day that queued trials were written into
+//! late; stopped at shutdown.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use chrono::NaiveDate;
-
+use chrono::{DateTime, NaiveDate, Utc};
 use tokio::task::JoinError;
 use tokio::time::Instant;
 
 use super::{Daemon, Step};
-use crate::compaction::Compactor;
+use crate::compaction::{days_to_compact, CompactionSettings, Compactor};
 use crate::error::error_chain;
 use crate::sink::keys::day_of;
 use crate::sink::Sink;
@@ -21,8 +20,11 @@ use crate::trial::TrialReport;
 /// What one daily job did.
 #[derive(Debug, Default)]
 pub(super) struct CompactionTally {
+    days: usize,
     compacted: usize,
     failed: usize,
+    /// Late days whose compaction failed: the next run tries them again.
+    late_left: Vec<NaiveDate>,
 }
 
 impl Daemon {
@@ -38,24 +40,21 @@ impl Daemon {
     }
 
     pub(super) fn start_compaction(&mut self) -> Step {
-        let now = (self.clock)();
-        let mut days: BTreeSet<NaiveDate> = self
-            .settings
-            .compaction()
-            .due_days(now)
-            .into_iter()
-            .collect();
-        days.extend(std::mem::take(&mut self.late_days));
-        let days: Vec<NaiveDate> = days.into_iter().collect();
         let mut compactor = Compactor::new(
             self.settings.compaction(),
             self.settings.sink().upload_timeout(),
         );
         compactor.cancel = self.shutdown.clone();
-        let sink = self.pipeline.sink().clone();
-        self.compaction = Some(tokio::spawn(compact(compactor, sink, days.clone())));
+        let run = Run {
+            compactor,
+            settings: self.settings.compaction().clone(),
+            sink: self.pipeline.sink().clone(),
+            now: (self.clock)(),
+            late: std::mem::take(&mut self.late_days),
+        };
+        self.compaction = Some(tokio::spawn(run.go()));
         self.schedule_compaction();
-        Step::CompactionStarted { days: days.len() }
+        Step::CompactionStarted
     }
 
     pub(super) fn on_compaction_done(&mut self, tally: Result<CompactionTally, JoinError>) -> Step {
@@ -63,11 +62,13 @@ impl Daemon {
         let tally = tally.unwrap_or_else(|e| {
             tracing::error!(error = %e, "compaction crashed");
             CompactionTally {
-                compacted: 0,
                 failed: 1,
+                ..CompactionTally::default()
             }
         });
+        self.late_days.extend(tally.late_left);
         Step::CompactionFinished {
+            days: tally.days,
             compacted: tally.compacted,
             failed: tally.failed,
         }
@@ -103,29 +104,54 @@ impl Daemon {
     }
 }
 
-async fn compact(
+/// One run of the job.
+struct Run {
     compactor: Compactor,
+    settings: CompactionSettings,
     sink: Arc<dyn Sink>,
-    days: Vec<chrono::NaiveDate>,
-) -> CompactionTally {
-    let mut tally = CompactionTally::default();
-    for day in days {
-        match compactor.compact_day(sink.as_ref(), day).await {
-            Ok(outcome) if outcome.nothing_new() => tracing::debug!("{outcome}"),
-            Ok(outcome) => {
-                tally.compacted += 1;
-                tracing::info!(day = %day, "{outcome}");
-            }
+    now: DateTime<Utc>,
+    late: BTreeSet<NaiveDate>,
+}
+
+impl Run {
+    async fn go(self) -> CompactionTally {
+        let mut tally = CompactionTally::default();
+        let sink = self.sink.as_ref();
+        let mut days: BTreeSet<NaiveDate> = match days_to_compact(sink, &self.settings, self.now)
+            .await
+        {
+            Ok(days) => days.into_iter().collect(),
             Err(e) => {
-                tally.failed += 1;
-                tracing::warn!(day = %day, error = %error_chain(&e), "compaction failed; the next daily run tries again");
+                tracing::warn!(error = %error_chain(&e), "compaction: listing the days failed; the next daily run tries again");
+                tally.failed = 1;
+                tally.late_left = self.late.into_iter().collect();
+                return tally;
+            }
+        };
+        days.extend(&self.late);
+        tally.days = days.len();
+        for day in days {
+            match self.compactor.compact_day(sink, day).await {
+                Ok(outcome) if outcome.nothing_new() => tracing::debug!("{outcome}"),
+                Ok(outcome) => {
+                    tally.compacted += 1;
+                    tracing::info!(day = %day, "{outcome}");
+                }
+                Err(e) => {
+                    tally.failed += 1;
+                    if self.late.contains(&day) {
+                        tally.late_left.push(day);
+                    }
+                    tracing::warn!(day = %day, error = %error_chain(&e), "compaction failed; the next daily run tries again");
+                }
             }
         }
+        tracing::info!(
+            days = tally.days,
+            compacted = tally.compacted,
+            failed = tally.failed,
+            "daily compaction done"
+        );
+        tally
     }
-    tracing::info!(
-        compacted = tally.compacted,
-        failed = tally.failed,
-        "daily compaction done"
-    );
-    tally
 }

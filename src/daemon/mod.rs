@@ -96,12 +96,12 @@ pub enum Step {
         left: usize,
     },
     Watchdog,
-    /// The daily compaction started on these finished days.
-    CompactionStarted {
-        days: usize,
-    },
-    /// The daily compaction ended: days with new parts, days that failed.
+    /// The daily compaction started.
+    CompactionStarted,
+    /// The daily compaction ended: days looked at, days with new parts, days that
+    /// failed.
     CompactionFinished {
+        days: usize,
         compacted: usize,
         failed: usize,
     },

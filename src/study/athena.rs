@@ -76,8 +76,25 @@ fn data_table(sql: &str, features: &[String]) -> String {
     }
 }
 
-/// Everything `svr-etl sql` prints, for a data set with `features` as its columns.
-pub fn setup_script(database: &str, url: &SinkUrl, features: &[String]) -> String {
+/// The views when the daemon does not compact: the JSON tables alone.
+const JSON_ONLY_VIEWS: &str = "\
+-- compaction.enabled = false: no day is compacted, so the views read the JSON tables
+-- alone (create_views.sql reads JSON for the last 7 days only).
+CREATE OR REPLACE VIEW svr_etl.hyperparams_all AS
+SELECT * FROM svr_etl.hyperparams;
+
+CREATE OR REPLACE VIEW svr_etl.predict_all AS
+SELECT * FROM svr_etl.predict;
+";
+
+/// Everything `svr-etl sql` prints, for a data set with `features` as its columns and
+/// views that follow whether the daemon compacts.
+pub fn setup_script(
+    database: &str,
+    url: &SinkUrl,
+    features: &[String],
+    compaction: bool,
+) -> String {
     let mut out = String::new();
     if let SinkUrl::Local(_) = url {
         out.push_str(
@@ -90,6 +107,7 @@ pub fn setup_script(database: &str, url: &SinkUrl, features: &[String]) -> Strin
         out.push_str(&format!("-- queries/{name}\n"));
         let sql = match *name {
             "create_data_table.sql" => data_table(sql, features),
+            "create_views.sql" if !compaction => JSON_ONLY_VIEWS.to_string(),
             _ => sql.to_string(),
         };
         out.push_str(&fill(&sql, database, url));
@@ -109,7 +127,7 @@ mod tests {
             prefix: "svr/etl".into(),
         };
         let diabetes = crate::dataset::Dataset::embedded().feature_names().to_vec();
-        let script = setup_script("trials", &url, &diabetes);
+        let script = setup_script("trials", &url, &diabetes, true);
         assert!(
             !script.contains("BUCKET") && !script.contains("PREFIX"),
             "{script}"
@@ -122,7 +140,21 @@ mod tests {
             bucket: "lake".into(),
             prefix: String::new(),
         };
-        assert!(setup_script("d", &bare, &diabetes).contains("LOCATION 's3://lake/data/'"));
+        assert!(setup_script("d", &bare, &diabetes, true).contains("LOCATION 's3://lake/data/'"));
+    }
+
+    #[test]
+    fn without_compaction_the_views_read_json_alone() {
+        let url = SinkUrl::S3 {
+            bucket: "lake".into(),
+            prefix: String::new(),
+        };
+        let diabetes = crate::dataset::Dataset::embedded().feature_names().to_vec();
+        let on = setup_script("d", &url, &diabetes, true);
+        let off = setup_script("d", &url, &diabetes, false);
+        assert!(on.contains("FROM d.hyperparams_parquet\nUNION ALL"), "{on}");
+        assert!(off.contains("CREATE OR REPLACE VIEW d.predict_all AS\nSELECT * FROM d.predict;"));
+        assert!(!off.contains("UNION ALL"), "{off}");
     }
 
     #[test]
@@ -131,7 +163,7 @@ mod tests {
             bucket: "lake".into(),
             prefix: String::new(),
         };
-        let script = setup_script("d", &url, &["x1".to_string(), "height".to_string()]);
+        let script = setup_script("d", &url, &["x1".to_string(), "height".to_string()], true);
         assert!(
             script
                 .contains("is_train BOOLEAN,\n  `x1` DOUBLE,\n  `height` DOUBLE,\n  y_true DOUBLE"),
