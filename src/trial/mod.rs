@@ -8,6 +8,7 @@
 //! [`trainer`] fits, [`records`] serializes, [`id`] names the trial.
 
 mod choice;
+mod cores;
 mod delivery;
 pub mod id;
 pub mod metrics;
@@ -23,11 +24,13 @@ use tokio_util::sync::CancellationToken;
 
 use choice::Chosen;
 pub use choice::Draw;
+use cores::Cores;
 pub use delivery::Unwritten;
 pub use report::TrialReport;
 
 use crate::config::Settings;
 use crate::dataset::{Dataset, DatasetError};
+use crate::error::panic_message;
 use crate::search::{SamplerKind, Searcher};
 use crate::sink::keys::running_key;
 use crate::sink::{Connect, Deadline, Layout, Sink, SinkError, Written};
@@ -85,8 +88,8 @@ pub struct Pipeline {
     ids: Arc<HyperIdGenerator>,
     clock: Clock,
     host: String,
-    /// Permits for fits running at once, one per core.
-    cores: Arc<tokio::sync::Semaphore>,
+    /// Where fits run, one per core at a time.
+    cores: Arc<Cores>,
     /// The TPE sampler and the study history it keeps.
     searcher: Arc<Searcher>,
 }
@@ -130,7 +133,7 @@ impl Pipeline {
             ids,
             clock,
             host: gethostname::gethostname().to_string_lossy().into_owned(),
-            cores: Arc::new(tokio::sync::Semaphore::new(cores())),
+            cores: Cores::new(cores()),
         })
     }
 
@@ -275,20 +278,23 @@ impl Pipeline {
         T: Send + 'static,
         F: FnOnce(&Trainer, &CancellationToken) -> Result<T, FitError> + Send + 'static,
     {
-        // One fit per core: fits beyond that wait here, while others write.
-        let permit = tokio::select! {
-            permit = self.cores.clone().acquire_owned() => permit.expect("never closed"),
-            _ = cancel.cancelled() => return Err(FitError::Cancelled),
-        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
         let trainer = self.trainer.clone();
         let token = cancel.clone();
-        let fit = tokio::task::spawn_blocking(move || {
-            let fitted = work(&trainer, &token);
-            drop(permit);
-            fitted
-        });
+        // One fit per core: fits beyond that wait in the queue, while others write.
+        self.cores.submit(Box::new(move || {
+            let fitted = if token.is_cancelled() {
+                Err(FitError::Cancelled)
+            } else {
+                // The engines catch their own panics; this keeps the queue's thread
+                // alive should anything else in the work panic.
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&trainer, &token)))
+                    .unwrap_or_else(|p| Err(FitError::Panicked(panic_message(p.as_ref()))))
+            };
+            let _ = tx.send(fitted);
+        }));
         tokio::select! {
-            joined = fit => joined.unwrap_or_else(|e| Err(FitError::Panicked(e.to_string()))),
+            fitted = rx => fitted.unwrap_or(Err(FitError::Cancelled)),
             _ = cancel.cancelled() => Err(FitError::Cancelled),
         }
     }
