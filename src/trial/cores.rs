@@ -69,13 +69,13 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn jobs_run_in_order_at_most_max_at_once() {
-        let cores = Cores::new(2);
+    /// Runs `n` jobs of 2 ms on `cores`; the order they started in, and the most that
+    /// ran at once.
+    async fn run(cores: &Arc<Cores>, n: usize) -> (Vec<usize>, usize) {
         let (running, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let order = Arc::new(Mutex::new(Vec::new()));
         let mut done = Vec::new();
-        for i in 0..20 {
+        for i in 0..n {
             let (running, peak, order) = (running.clone(), peak.clone(), order.clone());
             let (tx, rx) = tokio::sync::oneshot::channel();
             cores.submit(Box::new(move || {
@@ -91,11 +91,39 @@ mod tests {
         for rx in done {
             rx.await.unwrap();
         }
-        assert!(peak.load(Ordering::SeqCst) <= 2);
-        // Started in the order asked for (two threads may swap neighbours as they log).
         let order = order.lock().unwrap().clone();
+        (order, peak.load(Ordering::SeqCst))
+    }
+
+    /// Waits until every thread of `cores` has left (each finds the queue empty just
+    /// after its last job).
+    async fn drained(cores: &Arc<Cores>) {
+        for _ in 0..1000 {
+            if cores.state.lock().unwrap().running == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        panic!("the queue's threads did not leave");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn jobs_start_in_the_order_asked_for() {
+        let cores = Cores::new(1);
+        let (order, peak) = run(&cores, 10).await;
+        assert_eq!(order, (0..10).collect::<Vec<_>>());
+        assert_eq!(peak, 1);
+        drained(&cores).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_more_than_one_job_per_core_runs_at_once() {
+        let cores = Cores::new(2);
+        let (order, peak) = run(&cores, 20).await;
         assert_eq!(order.len(), 20);
-        assert!(order.windows(3).all(|w| w[0] < w[2]), "{order:?}");
-        assert_eq!(cores.state.lock().unwrap().running, 0);
+        assert!(peak <= 2, "{peak}");
+        drained(&cores).await;
+        // The threads come back for later jobs.
+        assert_eq!(run(&cores, 4).await.0.len(), 4);
     }
 }
