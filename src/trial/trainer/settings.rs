@@ -35,7 +35,7 @@ impl SolverSettings {
         let n = n_train as u128;
         match self.engine {
             Engine::LinfaSvm => n * n * 8,
-            Engine::Exact => 2 * 4 * n,
+            Engine::Exact => 2 * 8 * n,
         }
     }
 

@@ -10,9 +10,13 @@
 //! The algorithm is libsvm's (Copyright (c) 2000-2009 Chih-Chung Chang and Chih-Jen
 //! Lin, BSD-3-Clause), as scikit-learn ships it; their notice is in NOTICE.
 
+mod exp;
+mod exp_table;
 mod kernel;
 mod solver;
+mod wide;
 
+pub use exp::{path as exp_path, Path as ExpPath};
 pub use kernel::Distances;
 pub use solver::Stopped;
 
@@ -95,16 +99,40 @@ impl ValidSvrParams {
 impl SvrModel {
     /// Predictions for every row `dist` knows, in row order: the kernel sum over the
     /// support vectors in their order, then the intercept, as the reference sums.
+    /// Rows go in blocks whose sums advance side by side (each still in support-vector
+    /// order), so no row waits on another's additions.
     pub fn predict(&self, dist: &Distances) -> Vec<f64> {
+        const BLOCK: usize = 8;
         let rho = -self.intercept;
-        (0..dist.n_rows())
-            .map(|r| {
-                let mut sum = 0.0;
-                for (sv, coef) in self.support.iter().zip(&self.dual_coef) {
-                    sum += coef * (-self.gamma * dist.to_train(r, *sv)).exp();
+        let n_sv = self.support.len();
+        let mut predictions = Vec::with_capacity(dist.n_rows());
+        // kernel[s * BLOCK + b]: support vector s against row b of the block.
+        let mut kernel = vec![0.0; n_sv * BLOCK];
+        let mut distances = Vec::with_capacity(n_sv);
+        for first in (0..dist.n_rows()).step_by(BLOCK) {
+            let rows = BLOCK.min(dist.n_rows() - first);
+            for b in 0..rows {
+                dist.to_support(first + b, &self.support, &mut distances);
+                for (s, d) in distances.iter().enumerate() {
+                    kernel[s * BLOCK + b] = -self.gamma * d;
                 }
-                sum - rho
-            })
-            .collect()
+            }
+            exp::exp_in_place(&mut kernel);
+            let mut sums = [0.0; BLOCK];
+            sum_block(&mut sums, &self.dual_coef, &kernel);
+            predictions.extend(sums[..rows].iter().map(|sum| sum - rho));
+        }
+        predictions
+    }
+}
+
+wide::widest! {
+    /// `sums[b] += coef[s] * kernel[s][b]`, over s in order.
+    fn sum_block(sums: &mut [f64; 8], coef: &[f64], kernel: &[f64]) {
+        for (coef, k) in coef.iter().zip(kernel.chunks_exact(8)) {
+            for (sum, k) in sums.iter_mut().zip(k) {
+                *sum += coef * k;
+            }
+        }
     }
 }

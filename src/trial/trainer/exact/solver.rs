@@ -7,9 +7,11 @@
 //! The problem has 2n variables: `alpha+` for i < n and `alpha-` for i >= n, with
 //! labels +1 and -1 and linear terms `epsilon - y` and `epsilon + y`.
 
+mod select;
 mod shrinking;
 
 use super::kernel::KernelRows;
+use super::wide::widest;
 
 /// The reference's "small positive" for non-positive curvature.
 const TAU: f64 = 1e-12;
@@ -29,11 +31,13 @@ pub struct Solution {
     pub iterations: usize,
 }
 
+/// Where a multiplier sits; one byte, as the vector scans read four at a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 enum Bound {
-    Lower,
-    Upper,
-    Free,
+    Lower = 0,
+    Upper = 1,
+    Free = 2,
 }
 
 struct Smo<'k> {
@@ -50,9 +54,6 @@ struct Smo<'k> {
     c: f64,
     eps: f64,
     unshrink: bool,
-    /// Two rows of Q, as the reference hands out two buffers in turn.
-    buf_i: Vec<f32>,
-    buf_j: Vec<f32>,
 }
 
 /// Solves epsilon-SVR for targets `y` on the kernel `q`. `stop` is asked every 1,000
@@ -87,8 +88,6 @@ pub fn solve(
         c,
         eps,
         unshrink: false,
-        buf_i: vec![0.0; l],
-        buf_j: vec![0.0; l],
     };
     let iterations = smo.optimize(stop)?;
     let rho = smo.calculate_rho();
@@ -154,85 +153,25 @@ impl Smo<'_> {
         self.status[i] == Bound::Lower
     }
 
-    /// The pair (i, j) to optimize next, or `None` when the stopping criterion holds.
-    fn select_working_set(&mut self) -> Option<(usize, usize)> {
-        let mut gmax = f64::NEG_INFINITY;
-        let mut gmax2 = f64::NEG_INFINITY;
-        let mut gmax_idx = None;
-        let mut gmin_idx = None;
-        let mut obj_diff_min = f64::INFINITY;
-        for t in 0..self.active_size {
-            if self.y[t] == 1 {
-                if !self.upper(t) && -self.g[t] >= gmax {
-                    gmax = -self.g[t];
-                    gmax_idx = Some(t);
-                }
-            } else if !self.lower(t) && self.g[t] >= gmax {
-                gmax = self.g[t];
-                gmax_idx = Some(t);
-            }
-        }
-        let mut q_i = std::mem::take(&mut self.buf_i);
-        if let Some(i) = gmax_idx {
-            self.q.column(i, self.active_size, &mut q_i);
-        }
-        let (qd_i, y_i) = gmax_idx.map_or((0.0, 0.0), |i| (self.q.qd(i), f64::from(self.y[i])));
-        for (j, &q_ij) in q_i.iter().enumerate().take(self.active_size) {
-            let (grad_diff, sign) = if self.y[j] == 1 {
-                if self.lower(j) {
-                    continue;
-                }
-                if self.g[j] >= gmax2 {
-                    gmax2 = self.g[j];
-                }
-                (gmax + self.g[j], -1.0)
-            } else {
-                if self.upper(j) {
-                    continue;
-                }
-                if -self.g[j] >= gmax2 {
-                    gmax2 = -self.g[j];
-                }
-                (gmax - self.g[j], 1.0)
-            };
-            if grad_diff > 0.0 {
-                let quad_coef = qd_i + self.q.qd(j) + sign * 2.0 * y_i * f64::from(q_ij);
-                let obj_diff = if quad_coef > 0.0 {
-                    -(grad_diff * grad_diff) / quad_coef
-                } else {
-                    -(grad_diff * grad_diff) / TAU
-                };
-                if obj_diff <= obj_diff_min {
-                    gmin_idx = Some(j);
-                    obj_diff_min = obj_diff;
-                }
-            }
-        }
-        self.buf_i = q_i;
-        if gmax + gmax2 < self.eps {
-            return None;
-        }
-        Some((gmax_idx?, gmin_idx?))
-    }
-
     /// Solves the two-variable subproblem on (i, j) and updates the gradients.
     fn update(&mut self, i: usize, j: usize) {
-        let mut q_i = std::mem::take(&mut self.buf_i);
-        let mut q_j = std::mem::take(&mut self.buf_j);
-        self.q.column(i, self.active_size, &mut q_i);
-        self.q.column(j, self.active_size, &mut q_j);
+        self.q.ensure_pair(i, j);
         let (old_i, old_j) = (self.alpha[i], self.alpha[j]);
-        let (a_i, a_j) = self.pair_step(i, j, f64::from(2.0 * q_i[j]));
+        let (sign_i, row_i) = self.q.column(i);
+        let (a_i, a_j) = self.pair_step(i, j, f64::from(2.0 * (sign_i * row_i[j])));
         self.alpha[i] = a_i;
         self.alpha[j] = a_j;
 
         let delta_i = self.alpha[i] - old_i;
         let delta_j = self.alpha[j] - old_j;
-        for k in 0..self.active_size {
-            self.g[k] += f64::from(q_i[k]) * delta_i + f64::from(q_j[k]) * delta_j;
-        }
-        self.buf_i = q_i;
-        self.buf_j = q_j;
+        let (sign_i, row_i) = self.q.column(i);
+        let (sign_j, row_j) = self.q.column(j);
+        let active = self.active_size;
+        add_pair_step(
+            &mut self.g[..active],
+            (&row_i[..active], sign_i, delta_i),
+            (&row_j[..active], sign_j, delta_j),
+        );
 
         let (was_upper_i, was_upper_j) = (self.upper(i), self.upper(j));
         self.update_status(i);
@@ -311,19 +250,9 @@ impl Smo<'_> {
 
     /// Takes `C * Q_k` out of G_bar (`k` left its upper bound) or adds it.
     fn move_g_bar(&mut self, k: usize, was_upper: bool) {
-        let mut q_k = std::mem::take(&mut self.buf_i);
-        self.q.column(k, self.l, &mut q_k);
-        let c = self.c;
-        if was_upper {
-            for (g, q) in self.g_bar.iter_mut().zip(&q_k) {
-                *g -= c * f64::from(*q);
-            }
-        } else {
-            for (g, q) in self.g_bar.iter_mut().zip(&q_k) {
-                *g += c * f64::from(*q);
-            }
-        }
-        self.buf_i = q_k;
+        self.q.ensure(k);
+        let (sign, row) = self.q.column(k);
+        move_column(&mut self.g_bar, row, sign, self.c, was_upper);
     }
 
     fn calculate_rho(&self) -> f64 {
@@ -344,6 +273,31 @@ impl Smo<'_> {
             sum_free / nr_free as f64
         } else {
             (ub + lb) / 2.0
+        }
+    }
+}
+
+widest! {
+    /// `G += Q_i delta_i + Q_j delta_j`, each column given as (row, sign, delta).
+    fn add_pair_step(g: &mut [f64], i: (&[f32], f32, f64), j: (&[f32], f32, f64)) {
+        let ((row_i, sign_i, delta_i), (row_j, sign_j, delta_j)) = (i, j);
+        for ((g, q_i), q_j) in g.iter_mut().zip(row_i).zip(row_j) {
+            *g += f64::from(sign_i * q_i) * delta_i + f64::from(sign_j * q_j) * delta_j;
+        }
+    }
+}
+
+widest! {
+    /// `G_bar -= C Q_k` when k left its upper bound, `G_bar += C Q_k` when it reached it.
+    fn move_column(g_bar: &mut [f64], row: &[f32], sign: f32, c: f64, was_upper: bool) {
+        if was_upper {
+            for (g, q) in g_bar.iter_mut().zip(row) {
+                *g -= c * f64::from(sign * q);
+            }
+        } else {
+            for (g, q) in g_bar.iter_mut().zip(row) {
+                *g += c * f64::from(sign * q);
+            }
         }
     }
 }

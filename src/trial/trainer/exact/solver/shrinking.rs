@@ -17,30 +17,30 @@ impl Smo<'_> {
         let nr_free = (0..active)
             .filter(|&j| self.status[j] == Bound::Free)
             .count();
-        let mut q = std::mem::take(&mut self.buf_i);
         // The reference picks whichever loop touches fewer kernel entries; the two
         // sum in different orders, so the choice is kept.
         if nr_free * l > 2 * active * (l - active) {
             for i in active..l {
-                self.q.column(i, active, &mut q);
-                for (j, q_j) in q.iter().enumerate().take(active) {
+                self.q.ensure(i);
+                let (sign, row) = self.q.column(i);
+                for (j, q_j) in row.iter().enumerate().take(active) {
                     if self.status[j] == Bound::Free {
-                        self.g[i] += self.alpha[j] * f64::from(*q_j);
+                        self.g[i] += self.alpha[j] * f64::from(sign * q_j);
                     }
                 }
             }
         } else {
             for i in 0..active {
                 if self.status[i] == Bound::Free {
-                    self.q.column(i, l, &mut q);
+                    self.q.ensure(i);
+                    let (sign, row) = self.q.column(i);
                     let alpha_i = self.alpha[i];
-                    for (g, q_j) in self.g[active..l].iter_mut().zip(&q[active..l]) {
-                        *g += alpha_i * f64::from(*q_j);
+                    for (g, q_j) in self.g[active..l].iter_mut().zip(&row[active..l]) {
+                        *g += alpha_i * f64::from(sign * q_j);
                     }
                 }
             }
         }
-        self.buf_i = q;
     }
 
     fn be_shrunk(&self, i: usize, gmax1: f64, gmax2: f64) -> bool {
