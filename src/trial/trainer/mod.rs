@@ -383,12 +383,14 @@ mod tests {
         let few_rows = solver(Engine::Exact, 100, 1024);
         let err = Trainer::new(Arc::new(Dataset::embedded()), few_rows).unwrap_err();
         assert!(err.contains("353 training rows"), "{err}");
-        // 353^2 doubles are just under 1 MiB: linfa-svm fits in 1 MiB; the exact engine
-        // does too, computing distances again and keeping fewer kernel rows.
+        // 353^2 doubles are just under 1 MiB: linfa-svm fits in 1 MiB, and the exact
+        // engine keeps its whole kernel (353 rows of 706 f32); with less it keeps fewer.
         let embedded = || Arc::new(Dataset::embedded());
         assert!(Trainer::new(embedded(), solver(Engine::LinfaSvm, 20_000, 1)).is_ok());
-        let tight = Trainer::new(embedded(), solver(Engine::Exact, 20_000, 1)).unwrap();
-        assert!(!tight.distances.unwrap().is_dense());
+        let whole = Trainer::new(embedded(), solver(Engine::Exact, 20_000, 1)).unwrap();
+        assert!(whole.distances.unwrap().is_dense());
+        let x = Dataset::embedded().features().clone();
+        assert!(!exact::Distances::new(&x, &x, 1 << 19).is_dense());
         assert_eq!(
             solver(Engine::LinfaSvm, 2, 1).fit_bytes(12_000),
             1_152_000_000

@@ -1,100 +1,66 @@
-//! What the exact engine computes once per data set, and the kernel rows of one fit.
+//! What the exact engine keeps per data set, and the kernel rows of one fit.
 //!
 //! Squared distances follow the reference exactly: for training it expands them as
 //! `|x|^2 + |y|^2 - 2 x.y` with the dot products summed as a chain of fused
 //! multiply-adds (what OpenBLAS's `ddot` does for short vectors on the CPUs measured);
-//! for prediction it sums the squared differences the same way. Neither depends on the
-//! hyperparameters: within the memory budget they are computed once per data set and
-//! shared by every trial and fold; past it, computed again where needed. Kernel rows
-//! are f32, cached up to the budget and evicted least recently used, as libsvm does,
-//! but kept in the solver's order of variables so that its loops read them straight.
+//! for prediction it sums the squared differences the same way. Each chain runs in
+//! feature order on its own lane, eight or four rows at a time, from the training rows
+//! kept feature by feature; nothing of size n^2 is kept but the kernel rows. Kernel
+//! rows are f32, cached up to the budget and evicted least recently used, as libsvm
+//! does, but kept in the solver's order of variables so that its loops read them
+//! straight.
 
-use ndarray::{Array2, ArrayView1};
+use ndarray::Array2;
 
-/// `sum a_k b_k`, one fused multiply-add at a time, in index order.
-fn fma_dot(a: ArrayView1<f64>, b: ArrayView1<f64>) -> f64 {
-    a.iter().zip(b).fold(0.0, |acc, (x, y)| x.mul_add(*y, acc))
-}
+use super::wide::widest;
 
-/// `sum (a_k - b_k)^2`, as `fma_dot` of the difference with itself.
-fn fma_square_distance(a: ArrayView1<f64>, b: ArrayView1<f64>) -> f64 {
-    a.iter().zip(b).fold(0.0, |acc, (x, y)| {
-        let d = x - y;
-        d.mul_add(d, acc)
-    })
-}
-
-/// Distances among the training rows and from every row to them.
+/// What distances to the training rows are computed from.
 #[derive(Debug, Clone)]
 pub struct Distances {
+    /// The training rows in blocks of eight (the last padded with zeros), each block
+    /// feature-major: feature k of row `8 b + l` is entry `(b * dim + k) * 8 + l`.
+    train_blocks: Vec<f64>,
     train_x: Array2<f64>,
     all_x: Array2<f64>,
     squares: Vec<f64>,
     /// Each training row's distance to itself, expanded as any other (0 when finite).
     diagonal: Vec<f64>,
-    /// Row-major n_train x n_train `(|x_i|^2 + |x_j|^2) - 2 x_i.x_j`, when it fits.
-    train: Option<Vec<f64>>,
-    /// Row-major rows x n_train `sum (x_r - x_t)^2`, when it fits.
-    to_train: Option<Vec<f64>>,
     /// Kernel rows one fit may keep.
     cached_rows: usize,
 }
 
 impl Distances {
     /// `train` are the training rows (in the order the fit sees them), `all` every row
-    /// predictions are wanted for; `budget` bytes bound what is kept.
+    /// predictions are wanted for; `budget` bytes bound the kernel rows a fit keeps.
     pub fn new(train: &Array2<f64>, all: &Array2<f64>, budget: u128) -> Distances {
         let n = train.nrows();
-        let squares: Vec<f64> = train.rows().into_iter().map(|r| fma_dot(r, r)).collect();
+        let train_x = train.as_standard_layout().into_owned();
+        let all_x = all.as_standard_layout().into_owned();
+        let squares: Vec<f64> = train_x
+            .rows()
+            .into_iter()
+            .map(|r| r.iter().fold(0.0, |acc, x| x.mul_add(*x, acc)))
+            .collect();
         let diagonal = squares.iter().map(|s| s + s - 2.0 * s).collect();
-        let mut dist = Distances {
-            train_x: train.clone(),
-            all_x: all.clone(),
+        let dim = train_x.ncols();
+        let mut train_blocks = vec![0.0; n.div_ceil(8) * 8 * dim];
+        for ((j, k), x) in train_x.indexed_iter() {
+            train_blocks[((j / 8) * dim + k) * 8 + j % 8] = *x;
+        }
+        // Two rows at least: the solver works on a pair.
+        let cached_rows = if Distances::bytes_for(n) <= budget {
+            n
+        } else {
+            ((budget / (8 * n.max(1) as u128)) as usize).clamp(2, n.max(2))
+        };
+        Distances {
+            train_blocks,
+            train_x,
+            all_x,
             squares,
             diagonal,
-            train: None,
-            to_train: None,
-            cached_rows: n,
-        };
-        let dense = Distances::bytes_for(n, all.nrows());
-        if dense <= budget {
-            dist.train = Some(dist.train_matrix());
-            dist.to_train = Some(dist.to_train_matrix());
-        } else {
-            // Two rows at least: the solver works on a pair.
-            dist.cached_rows = ((budget / (8 * n.max(1) as u128)) as usize).clamp(2, n.max(2));
+            cached_rows,
         }
-        dist
-    }
-
-    fn train_matrix(&self) -> Vec<f64> {
-        let n = self.n_train();
-        let mut m = vec![0.0; n * n];
-        for i in 0..n {
-            for j in i..n {
-                let d = self.compute_train(i, j);
-                m[i * n + j] = d;
-                m[j * n + i] = d;
-            }
-        }
-        m
-    }
-
-    fn to_train_matrix(&self) -> Vec<f64> {
-        let mut m = Vec::with_capacity(self.all_x.nrows() * self.n_train());
-        for r in self.all_x.rows() {
-            m.extend(
-                self.train_x
-                    .rows()
-                    .into_iter()
-                    .map(|t| fma_square_distance(r, t)),
-            );
-        }
-        m
-    }
-
-    fn compute_train(&self, i: usize, j: usize) -> f64 {
-        self.squares[i] + self.squares[j] - 2.0 * fma_dot(self.train_x.row(i), self.train_x.row(j))
     }
 
     pub fn n_train(&self) -> usize {
@@ -105,50 +71,130 @@ impl Distances {
         self.all_x.nrows()
     }
 
-    /// Whether everything is precomputed and every kernel row can be kept.
+    /// Whether every kernel row of a fit can be kept.
     pub fn is_dense(&self) -> bool {
-        self.train.is_some()
+        self.cached_rows == self.n_train()
     }
 
     /// Writes `factor` times the distances from training row `i` to all training rows
     /// into `out`.
     fn train_row_times(&self, i: usize, factor: f64, out: &mut Vec<f64>) {
         let n = self.n_train();
-        out.clear();
-        match &self.train {
-            Some(m) => {
-                out.resize(n, 0.0);
-                scale_into(out, &m[i * n..(i + 1) * n], factor);
-            }
-            None => out.extend((0..n).map(|j| factor * self.compute_train(i, j))),
-        }
+        out.resize(n.div_ceil(8) * 8, 0.0);
+        dot_products(out, self.train_features(i), &self.train_blocks);
+        out.truncate(n);
+        let (squares, sq_i) = (&self.squares[..], self.squares[i]);
+        scale_expanded(out, squares, sq_i, factor);
     }
 
-    /// Writes the squared distances from row `r` to the training rows `support`.
-    pub fn to_support(&self, r: usize, support: &[usize], out: &mut Vec<f64>) {
-        out.clear();
-        match &self.to_train {
-            Some(m) => {
-                let n = self.n_train();
-                let row = &m[r * n..(r + 1) * n];
-                out.extend(support.iter().map(|t| row[*t]));
-            }
-            None => {
-                let x = self.all_x.row(r);
-                out.extend(
-                    support
-                        .iter()
-                        .map(|t| fma_square_distance(x, self.train_x.row(*t))),
-                );
-            }
-        }
+    /// The features of training row `t`.
+    pub fn train_features(&self, t: usize) -> &[f64] {
+        self.train_x.row(t).to_slice().expect("standard layout")
     }
 
-    /// Bytes the precomputed distances and a full kernel take (f32 rows over the 2n
+    /// The features of row `r` of those predicted.
+    pub fn row_features(&self, r: usize) -> &[f64] {
+        self.all_x.row(r).to_slice().expect("standard layout")
+    }
+
+    /// Bytes a fit's kernel takes when every row is kept (f32 rows over the 2n
     /// variables).
-    pub fn bytes_for(n_train: usize, rows: usize) -> u128 {
-        let n = n_train as u128;
-        8 * n * (n + rows as u128) + 8 * n * n
+    pub fn bytes_for(n_train: usize) -> u128 {
+        8 * (n_train as u128).pow(2)
+    }
+}
+
+/// Independent sums advanced together, so that the latency of one fused multiply-add
+/// hides behind the others.
+const CHAINS: usize = 4;
+
+widest! {
+    /// `out[j] = x.x_j` for the rows of `blocks` (see `Distances::train_blocks`), each a
+    /// chain of fused multiply-adds in feature order; `out` is a whole number of blocks.
+    fn dot_products(out: &mut [f64], x: &[f64], blocks: &[f64]) {
+        let dim = x.len();
+        let block = 8 * dim.max(1);
+        let mut outs = out.chunks_exact_mut(8 * CHAINS);
+        let mut groups = blocks.chunks_exact(block * CHAINS);
+        for (out, group) in (&mut outs).zip(&mut groups) {
+            let mut acc = [[0.0f64; 8]; CHAINS];
+            for (k, x_k) in x.iter().enumerate() {
+                for (c, acc) in acc.iter_mut().enumerate() {
+                    let column = &group[c * block + k * 8..c * block + k * 8 + 8];
+                    for (acc, x_jk) in acc.iter_mut().zip(column) {
+                        *acc = x_k.mul_add(*x_jk, *acc);
+                    }
+                }
+            }
+            for (out, acc) in out.chunks_exact_mut(8).zip(acc) {
+                out.copy_from_slice(&acc);
+            }
+        }
+        for (out, block) in outs.into_remainder().chunks_exact_mut(8).zip(groups.remainder().chunks_exact(block)) {
+            let mut acc = [0.0f64; 8];
+            for (k, x_k) in x.iter().enumerate() {
+                for (acc, x_jk) in acc.iter_mut().zip(&block[k * 8..k * 8 + 8]) {
+                    *acc = x_k.mul_add(*x_jk, *acc);
+                }
+            }
+            out.copy_from_slice(&acc);
+        }
+    }
+}
+
+widest! {
+    /// `out[j] = factor * ((|x_i|^2 + |x_j|^2) - 2 out[j])`, `out` holding x_i.x_j.
+    fn scale_expanded(out: &mut [f64], squares: &[f64], sq_i: f64, factor: f64) {
+        for (out, sq_j) in out.iter_mut().zip(squares) {
+            *out = factor * (sq_i + sq_j - 2.0 * *out);
+        }
+    }
+}
+
+widest! {
+    /// `out[s * 8 + b] = factor * sum_k (x_bk - t_sk)^2` for eight rows (`rows_t`,
+    /// feature-major: entry `k * 8 + b`) and the rows `t` of `targets` (row-major,
+    /// `dim` features each), each sum a chain of fused multiply-adds in feature order.
+    pub(super) fn scaled_square_distances_8(
+        out: &mut [f64],
+        rows_t: &[f64],
+        targets: &[f64],
+        dim: usize,
+        factor: f64,
+    ) {
+        let dim = dim.max(1);
+        let mut outs = out.chunks_exact_mut(8 * CHAINS);
+        let mut groups = targets.chunks_exact(dim * CHAINS);
+        for (out, group) in (&mut outs).zip(&mut groups) {
+            let mut acc = [[0.0f64; 8]; CHAINS];
+            for k in 0..dim {
+                let x = &rows_t[k * 8..k * 8 + 8];
+                for (c, acc) in acc.iter_mut().enumerate() {
+                    let t_k = group[c * dim + k];
+                    for (acc, x) in acc.iter_mut().zip(x) {
+                        let d = x - t_k;
+                        *acc = d.mul_add(d, *acc);
+                    }
+                }
+            }
+            for (out, acc) in out.chunks_exact_mut(8).zip(acc) {
+                for (out, acc) in out.iter_mut().zip(acc) {
+                    *out = factor * acc;
+                }
+            }
+        }
+        for (out, t) in outs.into_remainder().chunks_exact_mut(8).zip(groups.remainder().chunks_exact(dim)) {
+            let mut acc = [0.0f64; 8];
+            for (k, t_k) in t.iter().enumerate() {
+                for (acc, x) in acc.iter_mut().zip(&rows_t[k * 8..k * 8 + 8]) {
+                    let d = x - t_k;
+                    *acc = d.mul_add(d, *acc);
+                }
+            }
+            for (out, acc) in out.iter_mut().zip(acc) {
+                *out = factor * acc;
+            }
+        }
     }
 }
 
@@ -164,7 +210,9 @@ thread_local! {
 /// rows computed on first use and kept as f32 (the least recently used evicted past
 /// the budget), each laid out in the solver's current order of the 2n variables and
 /// signed by the variable's label, so that a column of Q is a kept row times one sign.
-/// Shrinking's swaps of two variables swap them in every kept row as well.
+/// Shrinking's swaps of two variables are logged and applied to a kept row when it is
+/// next asked for; a row that fell further behind than the log keeps is dropped, as
+/// computing it again costs less than catching up.
 pub struct KernelRows<'d> {
     dist: &'d Distances,
     gamma: f64,
@@ -172,9 +220,13 @@ pub struct KernelRows<'d> {
     storage: Vec<f32>,
     /// The slot in `storage` of each kernel row, by training row.
     slot: Vec<Option<usize>>,
-    /// The training row in each slot, and when it was last asked for.
-    owner: Vec<usize>,
+    /// The training row in each slot (`None` when free), and when it was last asked for.
+    owner: Vec<Option<usize>>,
     last_used: Vec<u64>,
+    free: Vec<usize>,
+    /// Swaps since the log was last cleared, and how many of them each slot has had.
+    swaps: Vec<(usize, usize)>,
+    applied: Vec<usize>,
     clock: u64,
     scratch: Vec<f64>,
     sign: Vec<f32>,
@@ -198,6 +250,9 @@ impl<'d> KernelRows<'d> {
             slot: vec![None; n],
             owner: Vec::new(),
             last_used: Vec::new(),
+            free: Vec::new(),
+            swaps: Vec::new(),
+            applied: Vec::new(),
             clock: 0,
             scratch: Vec::with_capacity(n),
             sign: (0..2 * n).map(|k| if k < n { 1.0 } else { -1.0 }).collect(),
@@ -226,25 +281,33 @@ impl<'d> KernelRows<'d> {
     pub fn ensure(&mut self, i: usize) {
         let real = self.index[i];
         self.clock += 1;
-        if let Some(slot) = self.slot[real] {
-            self.last_used[slot] = self.clock;
-            return;
-        }
         let width = self.width();
-        let slot = if self.owner.len() < self.dist.cached_rows {
+        let slot = if let Some(slot) = self.slot[real] {
+            self.last_used[slot] = self.clock;
+            if self.catch_up(slot) {
+                return;
+            }
+            slot
+        } else if let Some(slot) = self.free.pop() {
+            slot
+        } else if self.owner.len() < self.dist.cached_rows {
             self.storage.resize(self.storage.len() + width, 0.0);
-            self.owner.push(real);
-            self.last_used.push(self.clock);
+            self.owner.push(None);
+            self.last_used.push(0);
+            self.applied.push(0);
             self.owner.len() - 1
         } else {
             let oldest = (0..self.owner.len())
                 .min_by_key(|&k| self.last_used[k])
                 .expect("a kept row");
-            self.slot[self.owner[oldest]] = None;
-            self.owner[oldest] = real;
-            self.last_used[oldest] = self.clock;
+            if let Some(owner) = self.owner[oldest] {
+                self.slot[owner] = None;
+            }
             oldest
         };
+        self.owner[slot] = Some(real);
+        self.last_used[slot] = self.clock;
+        self.applied[slot] = self.swaps.len();
         self.slot[real] = Some(slot);
         self.dist
             .train_row_times(real, -self.gamma, &mut self.scratch);
@@ -285,10 +348,41 @@ impl<'d> KernelRows<'d> {
         self.index.swap(i, j);
         self.qd.swap(i, j);
         self.permuted = true;
-        let width = self.width();
-        for row in self.storage.chunks_exact_mut(width) {
-            row.swap(i, j);
+        self.swaps.push((i, j));
+        if self.swaps.len() > 4 * self.width() {
+            self.clear_swaps();
         }
+    }
+
+    /// Applies the swaps `slot` has not had, unless there are so many that computing
+    /// the row again costs less (a swap touches two random entries, a new row
+    /// computes all 2n); whether it did.
+    fn catch_up(&mut self, slot: usize) -> bool {
+        let width = self.width();
+        let pending = &self.swaps[self.applied[slot]..];
+        if 4 * pending.len() > width {
+            return false;
+        }
+        let row = &mut self.storage[slot * width..(slot + 1) * width];
+        for (a, b) in pending {
+            row.swap(*a, *b);
+        }
+        self.applied[slot] = self.swaps.len();
+        true
+    }
+
+    /// Empties the swap log: rows that can catch up do, the others are dropped.
+    fn clear_swaps(&mut self) {
+        for slot in 0..self.owner.len() {
+            if !self.catch_up(slot) {
+                if let Some(owner) = self.owner[slot].take() {
+                    self.slot[owner] = None;
+                    self.free.push(slot);
+                }
+            }
+            self.applied[slot] = 0;
+        }
+        self.swaps.clear();
     }
 }
 
@@ -301,16 +395,7 @@ impl Drop for KernelRows<'_> {
     }
 }
 
-super::wide::widest! {
-    /// `out = factor * from`.
-    fn scale_into(out: &mut [f64], from: &[f64], factor: f64) {
-        for (out, d) in out.iter_mut().zip(from) {
-            *out = factor * d;
-        }
-    }
-}
-
-super::wide::widest! {
+widest! {
     /// `plus = kernel` and `minus = -kernel`, as f32.
     fn narrow_both_signs(plus: &mut [f32], minus: &mut [f32], kernel: &[f64]) {
         for ((p, m), k) in plus.iter_mut().zip(minus).zip(kernel) {

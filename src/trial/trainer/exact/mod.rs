@@ -99,24 +99,32 @@ impl ValidSvrParams {
 impl SvrModel {
     /// Predictions for every row `dist` knows, in row order: the kernel sum over the
     /// support vectors in their order, then the intercept, as the reference sums.
-    /// Rows go in blocks whose sums advance side by side (each still in support-vector
-    /// order), so no row waits on another's additions.
+    /// Rows go in blocks of eight whose distances and sums advance side by side (each
+    /// still in support-vector order).
     pub fn predict(&self, dist: &Distances) -> Vec<f64> {
         const BLOCK: usize = 8;
         let rho = -self.intercept;
-        let n_sv = self.support.len();
-        let mut predictions = Vec::with_capacity(dist.n_rows());
+        let n_rows = dist.n_rows();
+        let support: Vec<f64> = self
+            .support
+            .iter()
+            .flat_map(|t| dist.train_features(*t).iter().copied())
+            .collect();
+        let dim = support.len() / self.support.len().max(1);
+        let mut predictions = Vec::with_capacity(n_rows);
         // kernel[s * BLOCK + b]: support vector s against row b of the block.
-        let mut kernel = vec![0.0; n_sv * BLOCK];
-        let mut distances = Vec::with_capacity(n_sv);
-        for first in (0..dist.n_rows()).step_by(BLOCK) {
-            let rows = BLOCK.min(dist.n_rows() - first);
-            for b in 0..rows {
-                dist.to_support(first + b, &self.support, &mut distances);
-                for (s, d) in distances.iter().enumerate() {
-                    kernel[s * BLOCK + b] = -self.gamma * d;
+        let mut kernel = vec![0.0; self.support.len() * BLOCK];
+        let mut block_t = vec![0.0; dim * BLOCK];
+        for first in (0..n_rows).step_by(BLOCK) {
+            let rows = BLOCK.min(n_rows - first);
+            for b in 0..BLOCK {
+                // A short last block repeats its first row in the unused lanes.
+                let x = dist.row_features(first + if b < rows { b } else { 0 });
+                for (k, x_k) in x.iter().enumerate() {
+                    block_t[k * BLOCK + b] = *x_k;
                 }
             }
+            kernel::scaled_square_distances_8(&mut kernel, &block_t, &support, dim, -self.gamma);
             exp::exp_in_place(&mut kernel);
             let mut sums = [0.0; BLOCK];
             sum_block(&mut sums, &self.dual_coef, &kernel);

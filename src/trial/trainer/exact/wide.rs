@@ -1,7 +1,8 @@
-//! Loops compiled three times, for AVX-512, AVX2 and the baseline x86-64, the widest
-//! the CPU has chosen at each call. Only instructions of the same IEEE operations
-//! change (Rust never fuses a multiply and an add on its own), so every path gives the
-//! same bits; the release build stays portable.
+//! Loops compiled three times, for AVX-512 and AVX2 (each with FMA) and the baseline
+//! x86-64, the widest the CPU has chosen at each call. Only the instructions for the
+//! same IEEE operations change (Rust never fuses a multiply and an add on its own, and
+//! an explicit `mul_add` is one rounding on every path), so every path gives the same
+//! bits; the release build stays portable.
 
 /// Defines `fn name(args) body` as a dispatcher over copies of `body` compiled with
 /// wider vector instructions.
@@ -13,20 +14,21 @@ macro_rules! widest {
             fn body($($arg: $ty),*) $body
             #[cfg(target_arch = "x86_64")]
             {
-                #[target_feature(enable = "avx512f")]
+                #[target_feature(enable = "avx512f,fma")]
                 fn avx512($($arg: $ty),*) {
                     body($($arg),*)
                 }
-                #[target_feature(enable = "avx2")]
+                #[target_feature(enable = "avx2,fma")]
                 fn avx2($($arg: $ty),*) {
                     body($($arg),*)
                 }
-                if is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU has AVX-512F.
+                let fma = is_x86_feature_detected!("fma");
+                if fma && is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F and FMA.
                     return unsafe { avx512($($arg),*) };
                 }
-                if is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU has AVX2.
+                if fma && is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2 and FMA.
                     return unsafe { avx2($($arg),*) };
                 }
             }
