@@ -33,6 +33,7 @@ def main() -> None:
         words.append((bits(h) - (k << 45)) % 2**64)
     lines = ["// Made by assets/make_exp_table.py; do not edit.", ""]
     lines.append("/// 2^(k/128) as (relative tail, scale bits less k << 45), k = 0..128.")
+    lines.append("#[rustfmt::skip]")
     lines.append(f"pub(super) static TABLE: [u64; {2 * N}] = [")
     for k in range(0, 2 * N, 2):
         lines.append(f"    0x{words[k]:016x}, 0x{words[k + 1]:016x},")

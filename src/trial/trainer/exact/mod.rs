@@ -10,14 +10,15 @@
 //! The algorithm is libsvm's (Copyright (c) 2000-2009 Chih-Chung Chang and Chih-Jen
 //! Lin, BSD-3-Clause), as scikit-learn ships it; their notice is in NOTICE.
 
+mod distances;
 mod exp;
 mod exp_table;
 mod kernel;
 mod solver;
 mod wide;
 
+pub use distances::Distances;
 pub use exp::{path as exp_path, Path as ExpPath};
-pub use kernel::Distances;
 pub use solver::Stopped;
 
 use kernel::KernelRows;
@@ -110,7 +111,7 @@ impl SvrModel {
             .iter()
             .flat_map(|t| dist.train_features(*t).iter().copied())
             .collect();
-        let dim = support.len() / self.support.len().max(1);
+        let dim = dist.dim();
         let mut predictions = Vec::with_capacity(n_rows);
         // kernel[s * BLOCK + b]: support vector s against row b of the block.
         let mut kernel = vec![0.0; self.support.len() * BLOCK];
@@ -124,7 +125,7 @@ impl SvrModel {
                     block_t[k * BLOCK + b] = *x_k;
                 }
             }
-            kernel::scaled_square_distances_8(&mut kernel, &block_t, &support, dim, -self.gamma);
+            distances::scaled_square_distances_8(&mut kernel, &block_t, &support, dim, -self.gamma);
             exp::exp_in_place(&mut kernel);
             let mut sums = [0.0; BLOCK];
             sum_block(&mut sums, &self.dual_coef, &kernel);
@@ -142,5 +143,24 @@ wide::widest! {
                 *sum += coef * k;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_without_support_vectors_predicts_its_intercept() {
+        let x = ndarray::array![[0.5, 1.0], [2.0, -1.0], [3.0, 0.0]];
+        let dist = Distances::new(&x, &x, 1 << 20);
+        let model = SvrModel {
+            gamma: 0.1,
+            support: Vec::new(),
+            dual_coef: Vec::new(),
+            intercept: 1.5,
+            iterations: 0,
+        };
+        assert_eq!(model.predict(&dist), vec![1.5; 3]);
     }
 }

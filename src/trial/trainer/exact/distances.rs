@@ -1,0 +1,203 @@
+//! What the exact engine keeps per data set to compute squared distances to the
+//! training rows, and the loops that compute them.
+//!
+//! Distances follow the reference exactly: for training it expands them as
+//! `|x|^2 + |y|^2 - 2 x.y` with the dot products summed as a chain of fused
+//! multiply-adds (what OpenBLAS's `ddot` does for short vectors on the CPUs measured);
+//! for prediction it sums the squared differences the same way. Each chain runs in
+//! feature order on its own lane, eight rows at a time and four chains side by side,
+//! from the training rows kept in blocks feature by feature; nothing of size n^2 is
+//! kept.
+
+use ndarray::Array2;
+
+use super::wide::widest;
+
+/// What distances to the training rows are computed from.
+#[derive(Debug, Clone)]
+pub struct Distances {
+    /// The training rows in blocks of eight (the last padded with zeros), each block
+    /// feature-major: feature k of row `8 b + l` is entry `(b * dim + k) * 8 + l`.
+    train_blocks: Vec<f64>,
+    train_x: Array2<f64>,
+    all_x: Array2<f64>,
+    squares: Vec<f64>,
+    /// Each training row's distance to itself, expanded as any other (0 when finite).
+    pub(super) diagonal: Vec<f64>,
+    /// Kernel rows one fit may keep.
+    pub(super) cached_rows: usize,
+}
+
+impl Distances {
+    /// `train` are the training rows (in the order the fit sees them), `all` every row
+    /// predictions are wanted for; `budget` bytes bound the kernel rows a fit keeps.
+    pub fn new(train: &Array2<f64>, all: &Array2<f64>, budget: u128) -> Distances {
+        let n = train.nrows();
+        let train_x = train.as_standard_layout().into_owned();
+        let all_x = all.as_standard_layout().into_owned();
+        let squares: Vec<f64> = train_x
+            .rows()
+            .into_iter()
+            .map(|r| r.iter().fold(0.0, |acc, x| x.mul_add(*x, acc)))
+            .collect();
+        let diagonal = squares.iter().map(|s| s + s - 2.0 * s).collect();
+        let dim = train_x.ncols();
+        let mut train_blocks = vec![0.0; n.div_ceil(8) * 8 * dim];
+        for ((j, k), x) in train_x.indexed_iter() {
+            train_blocks[((j / 8) * dim + k) * 8 + j % 8] = *x;
+        }
+        // Two rows at least: the solver works on a pair.
+        let cached_rows = if Distances::bytes_for(n) <= budget {
+            n
+        } else {
+            ((budget / (8 * n.max(1) as u128)) as usize).clamp(2, n.max(2))
+        };
+        Distances {
+            train_blocks,
+            train_x,
+            all_x,
+            squares,
+            diagonal,
+            cached_rows,
+        }
+    }
+
+    pub fn n_train(&self) -> usize {
+        self.train_x.nrows()
+    }
+
+    /// Features per row.
+    pub fn dim(&self) -> usize {
+        self.train_x.ncols()
+    }
+
+    pub fn n_rows(&self) -> usize {
+        self.all_x.nrows()
+    }
+
+    /// Whether every kernel row of a fit can be kept.
+    pub fn is_dense(&self) -> bool {
+        self.cached_rows == self.n_train()
+    }
+
+    /// Writes `factor` times the distances from training row `i` to all training rows
+    /// into `out`.
+    pub(super) fn train_row_times(&self, i: usize, factor: f64, out: &mut Vec<f64>) {
+        let n = self.n_train();
+        out.resize(n.div_ceil(8) * 8, 0.0);
+        dot_products(out, self.train_features(i), &self.train_blocks);
+        out.truncate(n);
+        let (squares, sq_i) = (&self.squares[..], self.squares[i]);
+        scale_expanded(out, squares, sq_i, factor);
+    }
+
+    /// The features of training row `t`.
+    pub fn train_features(&self, t: usize) -> &[f64] {
+        self.train_x.row(t).to_slice().expect("standard layout")
+    }
+
+    /// The features of row `r` of those predicted.
+    pub fn row_features(&self, r: usize) -> &[f64] {
+        self.all_x.row(r).to_slice().expect("standard layout")
+    }
+
+    /// Bytes a fit's kernel takes when every row is kept (f32 rows over the 2n
+    /// variables).
+    pub fn bytes_for(n_train: usize) -> u128 {
+        8 * (n_train as u128).pow(2)
+    }
+}
+
+/// Independent sums advanced together, so that the latency of one fused multiply-add
+/// hides behind the others.
+const CHAINS: usize = 4;
+
+widest! {
+    /// `out[j] = x.x_j` for the rows of `blocks` (see `Distances::train_blocks`), each a
+    /// chain of fused multiply-adds in feature order; `out` is a whole number of blocks.
+    fn dot_products(out: &mut [f64], x: &[f64], blocks: &[f64]) {
+        let dim = x.len();
+        let block = 8 * dim.max(1);
+        let mut outs = out.chunks_exact_mut(8 * CHAINS);
+        let mut groups = blocks.chunks_exact(block * CHAINS);
+        for (out, group) in (&mut outs).zip(&mut groups) {
+            let mut acc = [[0.0f64; 8]; CHAINS];
+            for (k, x_k) in x.iter().enumerate() {
+                for (c, acc) in acc.iter_mut().enumerate() {
+                    let column = &group[c * block + k * 8..c * block + k * 8 + 8];
+                    for (acc, x_jk) in acc.iter_mut().zip(column) {
+                        *acc = x_k.mul_add(*x_jk, *acc);
+                    }
+                }
+            }
+            for (out, acc) in out.chunks_exact_mut(8).zip(acc) {
+                out.copy_from_slice(&acc);
+            }
+        }
+        for (out, block) in outs.into_remainder().chunks_exact_mut(8).zip(groups.remainder().chunks_exact(block)) {
+            let mut acc = [0.0f64; 8];
+            for (k, x_k) in x.iter().enumerate() {
+                for (acc, x_jk) in acc.iter_mut().zip(&block[k * 8..k * 8 + 8]) {
+                    *acc = x_k.mul_add(*x_jk, *acc);
+                }
+            }
+            out.copy_from_slice(&acc);
+        }
+    }
+}
+
+widest! {
+    /// `out[j] = factor * ((|x_i|^2 + |x_j|^2) - 2 out[j])`, `out` holding x_i.x_j.
+    fn scale_expanded(out: &mut [f64], squares: &[f64], sq_i: f64, factor: f64) {
+        for (out, sq_j) in out.iter_mut().zip(squares) {
+            *out = factor * (sq_i + sq_j - 2.0 * *out);
+        }
+    }
+}
+
+widest! {
+    /// `out[s * 8 + b] = factor * sum_k (x_bk - t_sk)^2` for eight rows (`rows_t`,
+    /// feature-major: entry `k * 8 + b`) and the rows `t` of `targets` (row-major,
+    /// `dim` features each), each sum a chain of fused multiply-adds in feature order.
+    pub(super) fn scaled_square_distances_8(
+        out: &mut [f64],
+        rows_t: &[f64],
+        targets: &[f64],
+        dim: usize,
+        factor: f64,
+    ) {
+        let dim = dim.max(1);
+        let mut outs = out.chunks_exact_mut(8 * CHAINS);
+        let mut groups = targets.chunks_exact(dim * CHAINS);
+        for (out, group) in (&mut outs).zip(&mut groups) {
+            let mut acc = [[0.0f64; 8]; CHAINS];
+            for k in 0..dim {
+                let x = &rows_t[k * 8..k * 8 + 8];
+                for (c, acc) in acc.iter_mut().enumerate() {
+                    let t_k = group[c * dim + k];
+                    for (acc, x) in acc.iter_mut().zip(x) {
+                        let d = x - t_k;
+                        *acc = d.mul_add(d, *acc);
+                    }
+                }
+            }
+            for (out, acc) in out.chunks_exact_mut(8).zip(acc) {
+                for (out, acc) in out.iter_mut().zip(acc) {
+                    *out = factor * acc;
+                }
+            }
+        }
+        for (out, t) in outs.into_remainder().chunks_exact_mut(8).zip(groups.remainder().chunks_exact(dim)) {
+            let mut acc = [0.0f64; 8];
+            for (k, t_k) in t.iter().enumerate() {
+                for (acc, x) in acc.iter_mut().zip(&rows_t[k * 8..k * 8 + 8]) {
+                    let d = x - t_k;
+                    *acc = d.mul_add(d, *acc);
+                }
+            }
+            for (out, acc) in out.iter_mut().zip(acc) {
+                *out = factor * acc;
+            }
+        }
+    }
+}
