@@ -1,9 +1,10 @@
 //! Working-set selection: the variable that most violates the optimality conditions,
 //! then its partner by the second-order gain, ties going to the last index as in the
-//! reference. Both scans run four variables at a time where the CPU has AVX2, each lane
-//! keeping the best value and the last index reaching it; the lanes are then merged
-//! (the best value, and among lanes holding it the highest index), which is the scan's
-//! result in order. Every value is computed by the same operations as the scalar scan.
+//! reference. Both scans run eight or four variables at a time where the CPU has
+//! AVX-512 or AVX2, each lane keeping the best value and the last index reaching it;
+//! the lanes are then merged (the best value, and among lanes holding it the highest
+//! index), which is the scan's result in order. Every value is computed by the same
+//! operations as the scalar scan.
 
 use super::{Bound, Smo, TAU};
 
@@ -57,9 +58,15 @@ impl Smo<'_> {
 
 fn max_violator(y: &[i8], status: &[Bound], g: &[f64]) -> Best {
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 was detected.
-        return unsafe { x86::max_violator(y, status, g) };
+    {
+        if is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F was detected.
+            return unsafe { avx512::max_violator(y, status, g) };
+        }
+        if is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 was detected.
+            return unsafe { avx2::max_violator(y, status, g) };
+        }
     }
     max_violator_from(y, status, g, 0, (f64::NEG_INFINITY, None))
 }
@@ -84,9 +91,15 @@ fn max_violator_from(y: &[i8], status: &[Bound], g: &[f64], from: usize, best: B
 /// `gmax2` and (the least objective change, the last index reaching it).
 fn best_partner(y: &[i8], status: &[Bound], g: &[f64], p: Partner) -> (f64, Best) {
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 was detected.
-        return unsafe { x86::best_partner(y, status, g, p) };
+    {
+        if is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F was detected.
+            return unsafe { avx512::best_partner(y, status, g, p) };
+        }
+        if is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 was detected.
+            return unsafe { avx2::best_partner(y, status, g, p) };
+        }
     }
     best_partner_from(
         y,
@@ -143,156 +156,29 @@ fn best_partner_from(
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
-    use std::arch::x86_64::*;
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 
-    use super::{Best, Bound, Partner, TAU};
-
-    /// Lanes of best values and their indices (as f64, exact below 2^53; -1 for none).
-    struct Lanes {
-        value: __m256d,
-        index: __m256d,
-    }
-
-    impl Lanes {
-        #[target_feature(enable = "avx2")]
-        fn new(value: f64) -> Lanes {
-            Lanes {
-                value: _mm256_set1_pd(value),
-                index: _mm256_set1_pd(-1.0),
-            }
+/// The in-order scan's result from lanes that each kept their best value and the last
+/// index reaching it (`< 0`: none): the best value (`better(a, b)`: a beats b) and,
+/// among the lanes holding it, the highest index.
+fn merge_lanes(values: &[f64], indices: &[f64], start: f64, better: fn(f64, f64) -> bool) -> Best {
+    let mut best: Best = (start, None);
+    for (value, index) in values.iter().zip(indices) {
+        if *index < 0.0 {
+            continue;
         }
-
-        #[target_feature(enable = "avx2")]
-        fn take(&mut self, take: __m256d, value: __m256d, index: __m256d) {
-            self.value = _mm256_blendv_pd(self.value, value, take);
-            self.index = _mm256_blendv_pd(self.index, index, take);
-        }
-
-        /// The in-order scan's result: the best value (`better(a, b)`: a beats b) and,
-        /// among the lanes holding it, the highest index.
-        #[target_feature(enable = "avx2")]
-        fn merge(&self, start: f64, better: fn(f64, f64) -> bool) -> Best {
-            let (mut values, mut indices) = ([0.0; 4], [0.0; 4]);
-            // SAFETY: four f64 each.
-            unsafe {
-                _mm256_storeu_pd(values.as_mut_ptr(), self.value);
-                _mm256_storeu_pd(indices.as_mut_ptr(), self.index);
-            }
-            let mut best: Best = (start, None);
-            for (value, index) in values.iter().zip(indices) {
-                if index < 0.0 {
-                    continue;
-                }
-                let index = index as usize;
-                let wins = match best {
-                    (_, None) => true,
-                    (b, Some(bi)) => better(*value, b) || (*value == b && index > bi),
-                };
-                if wins {
-                    best = (*value, Some(index));
-                }
-            }
-            best
+        let index = *index as usize;
+        let wins = match best {
+            (_, None) => true,
+            (b, Some(bi)) => better(*value, b) || (*value == b && index > bi),
+        };
+        if wins {
+            best = (*value, Some(index));
         }
     }
-
-    /// Four labels (+1 / -1) and four bounds, widened to 64-bit lanes.
-    #[target_feature(enable = "avx2")]
-    unsafe fn load_state(y: &[i8], status: &[Bound], t: usize) -> (__m256i, __m256i, __m256i) {
-        let labels = std::ptr::read_unaligned(y.as_ptr().add(t).cast::<i32>());
-        let bounds = std::ptr::read_unaligned(status.as_ptr().add(t).cast::<i32>());
-        let labels = _mm256_cvtepi8_epi64(_mm_cvtsi32_si128(labels));
-        let bounds = _mm256_cvtepi8_epi64(_mm_cvtsi32_si128(bounds));
-        let positive = _mm256_cmpeq_epi64(labels, _mm256_set1_epi64x(1));
-        let upper = _mm256_cmpeq_epi64(bounds, _mm256_set1_epi64x(Bound::Upper as i64));
-        let lower = _mm256_cmpeq_epi64(bounds, _mm256_set1_epi64x(Bound::Lower as i64));
-        (positive, upper, lower)
-    }
-
-    #[target_feature(enable = "avx2")]
-    fn index_lanes(t: usize) -> __m256d {
-        let t = t as f64;
-        _mm256_setr_pd(t, t + 1.0, t + 2.0, t + 3.0)
-    }
-
-    /// # Safety
-    /// The CPU must have AVX2.
-    #[target_feature(enable = "avx2")]
-    pub unsafe fn max_violator(y: &[i8], status: &[Bound], g: &[f64]) -> Best {
-        let whole = g.len() / 4 * 4;
-        let negate = _mm256_set1_pd(-0.0);
-        let mut lanes = Lanes::new(f64::NEG_INFINITY);
-        for t in (0..whole).step_by(4) {
-            let (positive, upper, lower) = load_state(y, status, t);
-            let grad = _mm256_loadu_pd(g.as_ptr().add(t));
-            // Label +1: -G unless at the upper bound; label -1: G unless at the lower.
-            let value = _mm256_blendv_pd(
-                grad,
-                _mm256_xor_pd(grad, negate),
-                _mm256_castsi256_pd(positive),
-            );
-            let blocked = _mm256_castsi256_pd(_mm256_blendv_epi8(lower, upper, positive));
-            let take = _mm256_andnot_pd(blocked, _mm256_cmp_pd::<_CMP_GE_OQ>(value, lanes.value));
-            lanes.take(take, value, index_lanes(t));
-        }
-        let best = lanes.merge(f64::NEG_INFINITY, |a, b| a > b);
-        super::max_violator_from(y, status, g, whole, best)
-    }
-
-    /// # Safety
-    /// The CPU must have AVX2.
-    #[target_feature(enable = "avx2")]
-    pub unsafe fn best_partner(y: &[i8], status: &[Bound], g: &[f64], p: Partner) -> (f64, Best) {
-        let whole = g.len() / 4 * 4;
-        let negate = _mm256_set1_pd(-0.0);
-        let gmax = _mm256_set1_pd(p.gmax);
-        let qd_i = _mm256_set1_pd(p.qd_i);
-        let sign_i = _mm_set1_ps(p.sign_i);
-        // (sign * 2) * y_i, sign being -1 for label +1 and +1 for label -1.
-        let coef_positive = _mm256_set1_pd(-2.0 * p.y_i);
-        let coef_negative = _mm256_set1_pd(2.0 * p.y_i);
-        let (zero, tau) = (_mm256_setzero_pd(), _mm256_set1_pd(TAU));
-        let mut gmax2 = _mm256_set1_pd(f64::NEG_INFINITY);
-        let mut lanes = Lanes::new(f64::INFINITY);
-        for t in (0..whole).step_by(4) {
-            let (positive, upper, lower) = load_state(y, status, t);
-            let positive_pd = _mm256_castsi256_pd(positive);
-            let grad = _mm256_loadu_pd(g.as_ptr().add(t));
-            // Label +1: G unless at the lower bound; label -1: -G unless at the upper.
-            let value = _mm256_blendv_pd(_mm256_xor_pd(grad, negate), grad, positive_pd);
-            let blocked = _mm256_castsi256_pd(_mm256_blendv_epi8(upper, lower, positive));
-            let raise = _mm256_andnot_pd(blocked, _mm256_cmp_pd::<_CMP_GE_OQ>(value, gmax2));
-            gmax2 = _mm256_blendv_pd(gmax2, value, raise);
-
-            let grad_diff = _mm256_add_pd(gmax, value);
-            let candidate = _mm256_andnot_pd(blocked, _mm256_cmp_pd::<_CMP_GT_OQ>(grad_diff, zero));
-            if _mm256_movemask_pd(candidate) == 0 {
-                continue;
-            }
-            let q_ij = _mm256_cvtps_pd(_mm_mul_ps(sign_i, _mm_loadu_ps(p.row_i.as_ptr().add(t))));
-            let coef = _mm256_blendv_pd(coef_negative, coef_positive, positive_pd);
-            let quad_coef = _mm256_add_pd(
-                _mm256_add_pd(qd_i, _mm256_loadu_pd(p.qd.as_ptr().add(t))),
-                _mm256_mul_pd(coef, q_ij),
-            );
-            let denominator =
-                _mm256_blendv_pd(tau, quad_coef, _mm256_cmp_pd::<_CMP_GT_OQ>(quad_coef, zero));
-            let gain = _mm256_xor_pd(_mm256_mul_pd(grad_diff, grad_diff), negate);
-            let obj_diff = _mm256_div_pd(gain, denominator);
-            let take = _mm256_and_pd(
-                candidate,
-                _mm256_cmp_pd::<_CMP_LE_OQ>(obj_diff, lanes.value),
-            );
-            lanes.take(take, obj_diff, index_lanes(t));
-        }
-        let mut maxima = [0.0; 4];
-        _mm256_storeu_pd(maxima.as_mut_ptr(), gmax2);
-        // Only the value of gmax2 is used, so the order its lanes merge in is free.
-        let gmax2 = maxima.into_iter().fold(f64::NEG_INFINITY, f64::max);
-        let best = lanes.merge(f64::INFINITY, |a, b| a < b);
-        super::best_partner_from(y, status, g, p, whole, (gmax2, best))
-    }
+    best
 }
 
 #[cfg(test)]
@@ -322,12 +208,7 @@ mod tests {
             let row_i: Vec<f32> = (0..n)
                 .map(|_| [0.5, -0.5, 1.0, 0.0][next(4) as usize])
                 .collect();
-            let first = max_violator(&y, &status, &g);
-            assert_eq!(
-                first,
-                max_violator_from(&y, &status, &g, 0, (f64::NEG_INFINITY, None)),
-                "round {round}"
-            );
+            let first = max_violator_from(&y, &status, &g, 0, (f64::NEG_INFINITY, None));
             let partner = Partner {
                 gmax: if round % 7 == 0 {
                     f64::NEG_INFINITY
@@ -340,18 +221,57 @@ mod tests {
                 row_i: &row_i,
                 qd: &qd,
             };
-            let fast = best_partner(&y, &status, &g, partner);
-            let slow = best_partner_from(
-                &y,
-                &status,
-                &g,
-                partner,
-                0,
-                (f64::NEG_INFINITY, (f64::INFINITY, None)),
-            );
-            assert_eq!(fast.0, slow.0, "round {round}");
-            assert_eq!(fast.1 .1, slow.1 .1, "round {round}");
-            assert_eq!(fast.1 .0.to_bits(), slow.1 .0.to_bits(), "round {round}");
+            let start = (f64::NEG_INFINITY, (f64::INFINITY, None));
+            let slow = best_partner_from(&y, &status, &g, partner, 0, start);
+            for (path, (violator, best)) in vector_paths(&y, &status, &g, partner) {
+                assert_eq!(violator, first, "{path}, round {round}");
+                assert_eq!(best.0, slow.0, "{path}, round {round}");
+                assert_eq!(best.1 .1, slow.1 .1, "{path}, round {round}");
+                assert_eq!(
+                    best.1 .0.to_bits(),
+                    slow.1 .0.to_bits(),
+                    "{path}, round {round}"
+                );
+            }
         }
+    }
+
+    /// Both scans on every vector path this CPU has.
+    #[allow(clippy::type_complexity)]
+    fn vector_paths(
+        y: &[i8],
+        status: &[Bound],
+        g: &[f64],
+        p: Partner,
+    ) -> Vec<(&'static str, (Best, (f64, Best)))> {
+        let mut paths = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 was detected.
+                let scans = unsafe {
+                    (
+                        avx2::max_violator(y, status, g),
+                        avx2::best_partner(y, status, g, p),
+                    )
+                };
+                paths.push(("avx2", scans));
+            }
+            if is_x86_feature_detected!("avx512f") {
+                // SAFETY: AVX-512F was detected.
+                let scans = unsafe {
+                    (
+                        avx512::max_violator(y, status, g),
+                        avx512::best_partner(y, status, g, p),
+                    )
+                };
+                paths.push(("avx512", scans));
+            }
+        }
+        paths.push((
+            "dispatched",
+            (max_violator(y, status, g), best_partner(y, status, g, p)),
+        ));
+        paths
     }
 }

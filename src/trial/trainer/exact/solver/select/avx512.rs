@@ -1,0 +1,146 @@
+//! The scans of working-set selection on eight lanes (AVX-512F), the same steps as the
+//! four-lane scans with masks in place of blends.
+
+use std::arch::x86_64::*;
+
+use super::{merge_lanes, Best, Bound, Partner, TAU};
+
+/// Lanes of best values and their indices (as f64, exact below 2^53; -1 for none).
+struct Lanes {
+    value: __m512d,
+    index: __m512d,
+}
+
+impl Lanes {
+    #[target_feature(enable = "avx512f")]
+    fn new(value: f64) -> Lanes {
+        Lanes {
+            value: _mm512_set1_pd(value),
+            index: _mm512_set1_pd(-1.0),
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    fn take(&mut self, take: __mmask8, value: __m512d, index: __m512d) {
+        self.value = _mm512_mask_blend_pd(take, self.value, value);
+        self.index = _mm512_mask_blend_pd(take, self.index, index);
+    }
+
+    #[target_feature(enable = "avx512f")]
+    fn merge(&self, start: f64, better: fn(f64, f64) -> bool) -> Best {
+        let (mut values, mut indices) = ([0.0; 8], [0.0; 8]);
+        // SAFETY: eight f64 each.
+        unsafe {
+            _mm512_storeu_pd(values.as_mut_ptr(), self.value);
+            _mm512_storeu_pd(indices.as_mut_ptr(), self.index);
+        }
+        merge_lanes(&values, &indices, start, better)
+    }
+}
+
+/// Masks of eight variables: label +1, at the upper bound, at the lower bound.
+#[target_feature(enable = "avx512f")]
+unsafe fn load_state(y: &[i8], status: &[Bound], t: usize) -> (__mmask8, __mmask8, __mmask8) {
+    let labels = _mm_loadl_epi64(y.as_ptr().add(t).cast());
+    let bounds = _mm_loadl_epi64(status.as_ptr().add(t).cast());
+    let labels = _mm512_cvtepi8_epi64(labels);
+    let bounds = _mm512_cvtepi8_epi64(bounds);
+    (
+        _mm512_cmpeq_epi64_mask(labels, _mm512_set1_epi64(1)),
+        _mm512_cmpeq_epi64_mask(bounds, _mm512_set1_epi64(Bound::Upper as i64)),
+        _mm512_cmpeq_epi64_mask(bounds, _mm512_set1_epi64(Bound::Lower as i64)),
+    )
+}
+
+#[target_feature(enable = "avx512f")]
+fn index_lanes(t: usize) -> __m512d {
+    let t = t as f64;
+    _mm512_setr_pd(
+        t,
+        t + 1.0,
+        t + 2.0,
+        t + 3.0,
+        t + 4.0,
+        t + 5.0,
+        t + 6.0,
+        t + 7.0,
+    )
+}
+
+/// `-x`, bit for bit (the sign flipped).
+#[target_feature(enable = "avx512f")]
+fn negate(x: __m512d) -> __m512d {
+    _mm512_castsi512_pd(_mm512_xor_si512(
+        _mm512_castpd_si512(x),
+        _mm512_set1_epi64(i64::MIN),
+    ))
+}
+
+/// # Safety
+/// The CPU must have AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn max_violator(y: &[i8], status: &[Bound], g: &[f64]) -> Best {
+    let whole = g.len() / 8 * 8;
+    let mut lanes = Lanes::new(f64::NEG_INFINITY);
+    for t in (0..whole).step_by(8) {
+        let (positive, upper, lower) = load_state(y, status, t);
+        let grad = _mm512_loadu_pd(g.as_ptr().add(t));
+        // Label +1: -G unless at the upper bound; label -1: G unless at the lower.
+        let value = _mm512_mask_blend_pd(positive, grad, negate(grad));
+        let blocked = (positive & upper) | (!positive & lower);
+        let take = !blocked & _mm512_cmp_pd_mask::<_CMP_GE_OQ>(value, lanes.value);
+        lanes.take(take, value, index_lanes(t));
+    }
+    let best = lanes.merge(f64::NEG_INFINITY, |a, b| a > b);
+    super::max_violator_from(y, status, g, whole, best)
+}
+
+/// # Safety
+/// The CPU must have AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn best_partner(y: &[i8], status: &[Bound], g: &[f64], p: Partner) -> (f64, Best) {
+    let whole = g.len() / 8 * 8;
+    let gmax = _mm512_set1_pd(p.gmax);
+    let qd_i = _mm512_set1_pd(p.qd_i);
+    let sign_i = _mm256_set1_ps(p.sign_i);
+    // (sign * 2) * y_i, sign being -1 for label +1 and +1 for label -1.
+    let coef_positive = _mm512_set1_pd(-2.0 * p.y_i);
+    let coef_negative = _mm512_set1_pd(2.0 * p.y_i);
+    let (zero, tau) = (_mm512_setzero_pd(), _mm512_set1_pd(TAU));
+    let mut gmax2 = _mm512_set1_pd(f64::NEG_INFINITY);
+    let mut lanes = Lanes::new(f64::INFINITY);
+    for t in (0..whole).step_by(8) {
+        let (positive, upper, lower) = load_state(y, status, t);
+        let grad = _mm512_loadu_pd(g.as_ptr().add(t));
+        // Label +1: G unless at the lower bound; label -1: -G unless at the upper.
+        let value = _mm512_mask_blend_pd(positive, negate(grad), grad);
+        let blocked = (positive & lower) | (!positive & upper);
+        let raise = !blocked & _mm512_cmp_pd_mask::<_CMP_GE_OQ>(value, gmax2);
+        gmax2 = _mm512_mask_blend_pd(raise, gmax2, value);
+
+        let grad_diff = _mm512_add_pd(gmax, value);
+        let candidate = !blocked & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(grad_diff, zero);
+        if candidate == 0 {
+            continue;
+        }
+        let row = _mm256_loadu_ps(p.row_i.as_ptr().add(t));
+        let q_ij = _mm512_cvtps_pd(_mm256_mul_ps(sign_i, row));
+        let coef = _mm512_mask_blend_pd(positive, coef_negative, coef_positive);
+        let quad_coef = _mm512_add_pd(
+            _mm512_add_pd(qd_i, _mm512_loadu_pd(p.qd.as_ptr().add(t))),
+            _mm512_mul_pd(coef, q_ij),
+        );
+        let curved = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(quad_coef, zero);
+        let denominator = _mm512_mask_blend_pd(curved, tau, quad_coef);
+        let gain = negate(_mm512_mul_pd(grad_diff, grad_diff));
+        let obj_diff = _mm512_div_pd(gain, denominator);
+        let take = candidate & _mm512_cmp_pd_mask::<_CMP_LE_OQ>(obj_diff, lanes.value);
+        lanes.take(take, obj_diff, index_lanes(t));
+    }
+    let mut maxima = [0.0; 8];
+    _mm512_storeu_pd(maxima.as_mut_ptr(), gmax2);
+    // Only the value of gmax2 is used, so the order its lanes merge in is free.
+    let gmax2 = maxima.into_iter().fold(f64::NEG_INFINITY, f64::max);
+    let best = lanes.merge(f64::INFINITY, |a, b| a < b);
+    super::best_partner_from(y, status, g, p, whole, (gmax2, best))
+}
