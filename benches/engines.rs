@@ -103,7 +103,10 @@ fn main() {
         ("default", [(-2.0, 2.0), (-2.0, 2.0), (-2.0, 0.0)]),
         ("wide", [(-4.0, 3.0), (-3.0, 4.0), (-4.0, 1.0)]),
     ];
-    println!("per trial (fit on 353 rows + predict 442), median over configurations, one thread");
+    println!(
+        "per trial (fit on 353 rows + predict 442), median over configurations, one thread; exp path {:?}",
+        svr_etl::trial::trainer::exact::exp_path()
+    );
     for (i, (band, ranges)) in bands.into_iter().enumerate() {
         let cfgs = configs(ranges, 100, 10 + i as u64);
         let sk = sklearn(&cfgs);
