@@ -130,7 +130,7 @@ impl Trainer {
     }
 
     /// Adds `k`-fold cross-validation (`search.cv_folds`); 0 leaves it off. The folds
-    /// share one more `solver.max_fit_mib` for what they precompute.
+    /// share one more `solver.max_fit_mib` for the kernel rows their fits keep.
     pub fn with_folds(mut self, k: usize) -> Result<Trainer, String> {
         let n = self.train_x.nrows();
         if k == 0 {

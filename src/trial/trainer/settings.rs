@@ -30,7 +30,7 @@ pub struct SolverSettings {
 impl SolverSettings {
     /// The memory a fit on `n_train` training rows needs at least: linfa-svm keeps a
     /// dense n_train^2 kernel of f64. The exact engine fits any size: within the budget
-    /// it keeps distances and kernel whole, past it two kernel rows at the least.
+    /// it keeps every kernel row (2n f32 each), past it two rows at the least.
     pub fn fit_bytes(&self, n_train: usize) -> u128 {
         let n = n_train as u128;
         match self.engine {

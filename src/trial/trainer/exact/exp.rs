@@ -141,6 +141,16 @@ mod x86 {
     const TOP_TINY: i64 = 0x3c9;
     const TOP_LARGE: i64 = 0x408;
 
+    /// Replaces the results of the lanes set in `outside` with the C library's `exp`
+    /// of their arguments `args`.
+    fn redo_outside(chunk: &mut [f64], args: &[f64], outside: u32) {
+        for (lane, (out, arg)) in chunk.iter_mut().zip(args).enumerate() {
+            if outside & (1 << lane) != 0 {
+                *out = arg.exp();
+            }
+        }
+    }
+
     /// # Safety
     /// The CPU must have AVX-512F and FMA.
     #[target_feature(enable = "avx512f,fma")]
@@ -153,11 +163,7 @@ mod x86 {
             if outside != 0 {
                 let mut args = [0.0; 8];
                 _mm512_storeu_pd(args.as_mut_ptr(), x);
-                for (lane, arg) in args.iter().enumerate() {
-                    if outside & (1 << lane) != 0 {
-                        chunk[lane] = arg.exp();
-                    }
-                }
+                redo_outside(chunk, &args, outside as u32);
             }
         }
         super::exp_scalar(chunks.into_remainder());
@@ -208,11 +214,7 @@ mod x86 {
             if outside != 0 {
                 let mut args = [0.0; 4];
                 _mm256_storeu_pd(args.as_mut_ptr(), x);
-                for (lane, arg) in args.iter().enumerate() {
-                    if outside & (1 << lane) != 0 {
-                        chunk[lane] = arg.exp();
-                    }
-                }
+                redo_outside(chunk, &args, outside as u32);
             }
         }
         super::exp_scalar(chunks.into_remainder());
