@@ -11,12 +11,14 @@ mod once;
 mod report;
 mod run;
 mod sql;
+mod threads;
 
 use std::future::Future;
 use std::io::Write;
 use std::time::Duration;
 
 pub use once::{once, OnceRequest};
+pub use threads::ThreadBudget;
 
 use crate::cli::{Cli, Command};
 use crate::config::Settings;
@@ -40,7 +42,7 @@ pub fn execute(cli: Cli) -> Result<(), AppError> {
         Command::Run => {
             let log = telemetry::init(settings.log_level());
             telemetry::log_panics();
-            block_on(run::run(settings, cli.config, log))
+            block_on(run::run(settings, cli.config, log, threads()))
         }
     }
 }
@@ -61,8 +63,14 @@ fn with_runtime(
     block_on(command)
 }
 
+/// The threads this process may have, from the cores it may use.
+fn threads() -> ThreadBudget {
+    ThreadBudget::for_cores(trial::cores())
+}
+
 fn block_on(command: impl Future<Output = Result<(), AppError>>) -> Result<(), AppError> {
-    let runtime = tokio::runtime::Runtime::new()
+    let runtime = threads()
+        .runtime()
         .map_err(|e| AppError::Startup(format!("starting the async runtime: {e}")))?;
     let result = runtime.block_on(command);
     // A fit cannot be interrupted: one still running on a blocking thread after the

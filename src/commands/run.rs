@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use super::ThreadBudget;
 use crate::config::Settings;
 use crate::daemon::notify::SdNotify;
 use crate::daemon::schedule::CronTicker;
@@ -19,7 +20,14 @@ pub async fn run(
     settings: Settings,
     config_path: Option<PathBuf>,
     log: LogHandle,
+    threads: ThreadBudget,
 ) -> Result<(), AppError> {
+    tracing::info!(
+        "threads: at most {} ({} runtime workers, {} blocking, the main thread)",
+        threads.most(),
+        threads.workers,
+        threads.blocking,
+    );
     let shutdown = CancellationToken::new();
     let reloads = signals::listen(shutdown.clone())
         .map_err(|e| AppError::Startup(format!("installing signal handlers: {e}")))?;
