@@ -19,6 +19,7 @@ mod wide;
 
 pub use distances::Distances;
 pub use exp::{path as exp_path, Path as ExpPath};
+pub use kernel::spare_row_bytes;
 pub use solver::Stopped;
 
 use kernel::KernelRows;
