@@ -15,6 +15,7 @@ mod fidelity;
 mod hyper_ids;
 mod iam;
 mod journal;
+mod layers;
 mod report;
 mod s3;
 mod search;
