@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use svr_etl::dataset::Dataset;
-use svr_etl::trial::sampler::TrialParams;
+use svr_etl::model::params::TrialParams;
 use svr_etl::trial::trainer::{Engine, Trainer};
 use tokio_util::sync::CancellationToken;
 

@@ -15,9 +15,9 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use svr_etl::model::id::HyperIdGenerator;
+use svr_etl::model::records::write_facts;
 use svr_etl::sink::{Deadline, S3Settings, S3Sink, Sink};
-use svr_etl::trial::id::HyperIdGenerator;
-use svr_etl::trial::records::write_facts;
 
 const MIB: usize = 1024 * 1024;
 

@@ -20,10 +20,9 @@ use std::time::Instant;
 
 use nix::sys::resource::{getrusage, UsageWho};
 use svr_etl::config::Settings;
+use svr_etl::model::id::HyperIdGenerator;
+use svr_etl::model::params::SeedSource;
 use svr_etl::sink::Connector;
-use svr_etl::study::publish::publish_dataset;
-use svr_etl::trial::id::HyperIdGenerator;
-use svr_etl::trial::sampler::SeedSource;
 use svr_etl::trial::{system_clock, Draw, Pipeline};
 use tokio_util::sync::CancellationToken;
 
@@ -110,13 +109,16 @@ fn daemon(endpoint: &str, trials: usize) -> (f64, f64, f64) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let ids = Arc::new(HyperIdGenerator::new());
-        let pipeline = Pipeline::build(&settings, &Connector, ids, system_clock())
-            .await
-            .unwrap();
         let cancel = CancellationToken::new();
-        publish_dataset(&pipeline, &pipeline.deadline(&cancel))
-            .await
-            .unwrap();
+        let (pipeline, _) = Pipeline::open(
+            &settings.pipeline(),
+            &Connector,
+            ids,
+            system_clock(),
+            &cancel,
+        )
+        .await
+        .unwrap();
         let mut seeds = SeedSource::new(Some(1));
         let cpu0 = cpu_secs(UsageWho::RUSAGE_SELF);
         let started = Instant::now();

@@ -1,5 +1,5 @@
 //! The command line as the user typed it (clap). Turning it into settings and
-//! checked parameters is [`crate::commands`]' job.
+//! checked parameters is the commands' job; nothing below them sees clap's types.
 
 use std::path::PathBuf;
 
@@ -90,12 +90,12 @@ pub struct LeaderboardArgs {
     #[arg(long, value_name = "N")]
     pub top: Option<usize>,
 
-    #[arg(long, value_enum, default_value_t = crate::study::leaderboard::Format::Table)]
-    pub format: crate::study::leaderboard::Format,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 
     /// Rank by this score [default: cv_r2 when the study's trials have it, else test_r2]
     #[arg(long, value_enum)]
-    pub by: Option<crate::study::leaderboard::RankBy>,
+    pub by: Option<RankBy>,
 
     /// Rank this study (the `study` of a hyper record) instead of the newest trial's.
     #[arg(long)]
@@ -128,4 +128,23 @@ pub struct OnceArgs {
     /// Run this many trials, one after another, each printing its line.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub trials: u32,
+}
+
+/// `leaderboard --by`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RankBy {
+    /// The cross-validated score on the training rows: the honest choice.
+    #[value(name = "cv_r2")]
+    CvR2,
+    /// The test R^2 from the predictions, as the seed pipeline ranked.
+    #[value(name = "test_r2")]
+    TestR2,
+}
+
+/// `leaderboard --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
 }

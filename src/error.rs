@@ -9,8 +9,7 @@ use std::error::Error;
 use crate::config::ConfigError;
 use crate::dataset::DatasetError;
 use crate::study::leaderboard::LeaderboardError;
-use crate::study::publish::PublishError;
-use crate::trial::BuildError;
+use crate::trial::{BuildError, PublishError};
 
 /// sysexits.h: the configuration is wrong. systemd is told not to restart on it.
 pub const EX_CONFIG: u8 = 78;
@@ -46,6 +45,7 @@ impl From<BuildError> for AppError {
         match e {
             BuildError::Dataset(e) => AppError::Dataset(e),
             BuildError::Clock(e) => AppError::Startup(e),
+            BuildError::Publish(e) => AppError::Publish(e),
         }
     }
 }
@@ -102,13 +102,4 @@ pub fn error_chain(err: &dyn Error) -> String {
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// The message a panic carried.
-pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".to_string())
 }

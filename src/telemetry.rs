@@ -7,8 +7,8 @@
 
 use tracing_subscriber::layer::SubscriberExt;
 
-use crate::config::values::LogLevel;
-use crate::error::panic_message;
+use crate::model::panic_message;
+use crate::model::values::LogLevel;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{reload, EnvFilter, Registry};
 

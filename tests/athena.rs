@@ -7,10 +7,10 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-use svr_etl::compaction;
 use svr_etl::config::Settings;
 use svr_etl::dataset::Dataset;
-use svr_etl::trial::records::{FACT_FIELDS, HYPER_FIELDS};
+use svr_etl::model::records::{FACT_FIELDS, HYPER_FIELDS};
+use svr_etl::store;
 
 use crate::helper::{files_under, ndjson, stderr, stdout, svr_etl};
 
@@ -91,11 +91,11 @@ fn table_columns_are_exactly_the_serialized_fields() {
     for (file, columns) in [
         (
             "create_hyperparams_parquet_table.sql",
-            compaction::parquet::hyper_columns(),
+            store::parquet::hyper_columns(),
         ),
         (
             "create_predict_parquet_table.sql",
-            compaction::parquet::fact_columns(),
+            store::parquet::fact_columns(),
         ),
     ] {
         let sql = query(file);

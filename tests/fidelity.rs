@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use svr_etl::dataset::Dataset;
-use svr_etl::trial::sampler::TrialParams;
+use svr_etl::model::params::TrialParams;
 use svr_etl::trial::trainer::{CvScore, SolverSettings, Trainer};
 
 #[derive(Deserialize)]

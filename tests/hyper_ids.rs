@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::Utc;
-use svr_etl::trial::id::HyperIdGenerator;
+use svr_etl::model::id::HyperIdGenerator;
 
 #[test]
 fn no_duplicates_among_100k_ids_from_8_threads() {

@@ -8,12 +8,12 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::Value;
 use svr_etl::config::Settings;
+use svr_etl::model::id::{HyperId, HyperIdGenerator};
 use svr_etl::search::bounds;
 use svr_etl::search::history::{point, StudyHistory};
 use svr_etl::search::parzen::Point;
 use svr_etl::sink::keys::running_key;
 use svr_etl::sink::{BodyWriter, Compression, Deadline, Layout, LocalSink, Sink};
-use svr_etl::trial::id::{HyperId, HyperIdGenerator};
 
 use crate::helper::{field, file_path, files_under, ndjson, stderr, stdout, svr_etl};
 use svr_etl::search::tpe::{estimators, split, Scored};

@@ -49,7 +49,7 @@ pub fn execute(cli: Cli) -> Result<(), AppError> {
 
 /// Runs every check `run` would before it opens the sink, then prints the settings.
 fn check_config(settings: &Settings) -> Result<(), AppError> {
-    trial::prepare(settings, chrono::Utc::now())?;
+    trial::prepare(&settings.pipeline(), chrono::Utc::now())?;
     print(&settings.to_string())
 }
 

@@ -8,11 +8,10 @@ use super::{print, with_sink};
 use crate::cli::OnceArgs;
 use crate::config::Settings;
 use crate::error::AppError;
-use crate::search::SamplerKind;
+use crate::model::id::HyperIdGenerator;
+use crate::model::params::SamplerKind;
+use crate::model::params::{SeedSource, TrialParams};
 use crate::sink::Connector;
-use crate::study::publish::publish_dataset;
-use crate::trial::id::HyperIdGenerator;
-use crate::trial::sampler::{SeedSource, TrialParams};
 use crate::trial::{system_clock, Clock, Draw, Pipeline, TrialReport};
 
 /// What `svr-etl once` was asked for, checked.
@@ -57,9 +56,9 @@ pub async fn once(
     clock: Clock,
 ) -> Result<Vec<TrialReport>, AppError> {
     let ids = Arc::new(HyperIdGenerator::new());
-    let pipeline = Pipeline::build(&settings, &Connector, ids, clock).await?;
     let cancel = CancellationToken::new();
-    publish_dataset(&pipeline, &pipeline.deadline(&cancel)).await?;
+    let (pipeline, _) =
+        Pipeline::open(&settings.pipeline(), &Connector, ids, clock, &cancel).await?;
     let mut seeds = SeedSource::new(settings.search().seed);
     let mut reports = Vec::new();
     for _ in 0..request.trials.max(1) {

@@ -26,7 +26,7 @@ pub struct ThreadBudget {
     /// The blocking pool: one fit per core (the trial pipeline's queue), one write per
     /// trial in flight (twice the cores: the S3 sink produces an object's body on a
     /// blocking thread while the upload awaits it; the local sink writes and syncs on
-    /// one), and [`SPARE_BLOCKING`] more.
+    /// one), and `SPARE_BLOCKING` more.
     pub blocking: usize,
 }
 

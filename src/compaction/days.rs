@@ -6,14 +6,14 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::LATE_DAYS;
-use crate::config::values::{Bounded, Seconds};
-use crate::daemon::schedule::{CronExpr, CronSchedule};
+use crate::model::cron::{CronExpr, CronSchedule};
+use crate::model::values::{Bounded, Seconds};
 use crate::sink::keys::{
     day_of, FACT_PARQUET_PREFIX, FACT_PREFIX, HYPER_PARQUET_PREFIX, HYPER_PREFIX,
 };
 use crate::sink::Sink;
-use crate::study::history::{compacted_parts, ReadError};
+use crate::store::LATE_DAYS;
+use crate::store::{compacted_parts, ReadError};
 
 /// `[compaction]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,7 +11,7 @@
 //! compacting the same day race for the same part key and one wins; the other lists
 //! again and finds nothing new. A late object (a trial queued through an outage) lands
 //! in a day already compacted and goes into the next part when the day is compacted
-//! again: the daily job looks back [`LATE_DAYS`] days. Every run also takes any older
+//! again: the daily job looks back [`LATE_DAYS`](crate::store::LATE_DAYS) days. Every run also takes any older
 //! finished day that has JSON but no part ([`days_to_compact`]), so that after a run
 //! every day older than the look-back is in Parquet: the views of `queries/` read JSON
 //! for the recent days alone. The JSON originals stay.
@@ -25,7 +25,6 @@
 
 mod days;
 mod outcome;
-pub mod parquet;
 
 pub use days::{days_to_compact, CompactionSettings};
 pub use outcome::{DayOutcome, TableOutcome};
@@ -38,18 +37,14 @@ use chrono::NaiveDate;
 use futures::{StreamExt, TryStreamExt};
 use tokio_util::sync::CancellationToken;
 
+use crate::model::id::HyperId;
+use crate::model::records::{FactRecord, HyperRecord};
 use crate::sink::keys::{
     day_prefix, hyper_id_of, part_key, part_number, FACT_PARQUET_PREFIX, FACT_PREFIX,
     HYPER_PARQUET_PREFIX, HYPER_PREFIX,
 };
 use crate::sink::{Deadline, Sink, SinkError};
-use crate::study::history::{parse_lines, read_text, ReadError, PARALLEL_GETS};
-use crate::trial::id::HyperId;
-use crate::trial::records::{FactRecord, HyperRecord};
-
-/// How many days back the daily job compacts again, for late objects; readers also
-/// read the JSON of compacted days this recent, so a late object counts before then.
-pub const LATE_DAYS: u64 = 7;
+use crate::store::{parquet, parse_lines, part_keys, read_text, ReadError, PARALLEL_GETS};
 
 /// Attempts at one table of one day when other writers keep winning the part keys.
 const RACES: usize = 8;
@@ -231,22 +226,6 @@ impl Compactor {
         }
         Ok(true)
     }
-}
-
-/// The part keys of a compacted day, in order.
-pub async fn part_keys(
-    sink: &dyn Sink,
-    prefix: &str,
-    day: NaiveDate,
-) -> Result<Vec<String>, ReadError> {
-    let mut keys: Vec<String> = sink
-        .list(&day_prefix(prefix, day))
-        .await?
-        .into_iter()
-        .filter(|k| part_number(k).is_some())
-        .collect();
-    keys.sort_by_key(|k| part_number(k));
-    Ok(keys)
 }
 
 fn unreadable(sink: &dyn Sink, key: &str, reason: String) -> ReadError {

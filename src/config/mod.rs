@@ -3,11 +3,10 @@
 //! Layers, later ones winning: the embedded `config/svr-etl.toml`, the user's file,
 //! `SVR_ETL__SECTION__KEY` environment variables (`layers.rs`). The merged tree is
 //! deserialized strictly into [`Settings`], whose leaves are checked types
-//! ([`values`] and each stage's own settings), so the structs below are the one list
+//! ([`crate::model::values`] and each stage's own settings), so the structs below are the one list
 //! of keys: printing, diffing and validation all derive from them.
 
 mod layers;
-pub mod values;
 
 use std::fmt;
 use std::path::Path;
@@ -17,13 +16,14 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::compaction::CompactionSettings;
-use crate::daemon::schedule::{CronExpr, CronSchedule};
 use crate::dataset::DatasetSource;
-use crate::search::SamplerKind;
+use crate::model::cron::{CronExpr, CronSchedule};
+use crate::model::params::SamplerKind;
+use crate::model::params::{SearchSpace, Within};
+use crate::model::values::{Bounded, DatabaseName, LogLevel, Seconds};
 use crate::sink::{S3Settings, SinkSettings, SinkUrl};
-use crate::trial::sampler::{SearchSpace, Within};
 use crate::trial::trainer::{Engine, SolverSettings};
-use values::{Bounded, DatabaseName, LogLevel, Seconds};
+use crate::trial::PipelineSettings;
 
 pub use layers::DEFAULT_TOML;
 
@@ -272,10 +272,19 @@ impl Settings {
     /// Whether a trial pipeline built from `other` would be the same as one built from
     /// these settings (same data set, solver and sink).
     pub fn same_pipeline(&self, other: &Settings) -> bool {
-        (&self.solver, &self.dataset, &self.sink, &self.s3)
-            == (&other.solver, &other.dataset, &other.sink, &other.s3)
-            && self.search.cv_folds == other.search.cv_folds
-            && self.search.constant_liar == other.search.constant_liar
+        self.pipeline() == other.pipeline()
+    }
+
+    /// What the trial pipeline is built from.
+    pub fn pipeline(&self) -> PipelineSettings {
+        PipelineSettings {
+            dataset: self.dataset.path.clone(),
+            solver: self.solver,
+            cv_folds: self.search.cv_folds.get(),
+            sink: self.sink.clone(),
+            s3: self.s3.clone(),
+            constant_liar: self.search.constant_liar,
+        }
     }
 
     /// The settings in the config file's own form, as a TOML tree.

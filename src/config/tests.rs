@@ -1,5 +1,5 @@
 use super::*;
-use crate::trial::sampler::LogRange;
+use crate::model::params::LogRange;
 use std::io::Write;
 
 fn load_str(toml: &str) -> Result<Settings, ConfigError> {

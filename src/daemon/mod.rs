@@ -35,11 +35,10 @@ pub use stats::Stats;
 
 use crate::config::Settings;
 use crate::error::{error_chain, AppError};
-use crate::sink::{Connect, Deadline};
-use crate::study::publish::publish_dataset;
+use crate::model::id::HyperIdGenerator;
+use crate::model::params::SeedSource;
+use crate::sink::Connect;
 use crate::telemetry::LogHandle;
-use crate::trial::id::HyperIdGenerator;
-use crate::trial::sampler::SeedSource;
 use crate::trial::{Clock, Draw, Pipeline, TrialReport};
 use compact::CompactionTally;
 use notify::Notify;
@@ -166,21 +165,18 @@ impl Daemon {
     /// Builds the pipeline, publishes the data set and tells the manager it is ready.
     pub async fn start(settings: Settings, inputs: DaemonInputs) -> Result<Daemon, AppError> {
         let ids = Arc::new(HyperIdGenerator::new());
-        let pipeline = Pipeline::build(
-            &settings,
+        let (pipeline, published) = Pipeline::open(
+            &settings.pipeline(),
             inputs.connect.as_ref(),
             ids.clone(),
             inputs.clock.clone(),
+            &inputs.shutdown,
         )
         .await?;
-        let deadline = Deadline {
-            timeout: settings.sink().upload_timeout(),
-            cancel: inputs.shutdown.clone(),
-        };
-        if publish_dataset(&pipeline, &deadline).await? {
+        if published {
             tracing::info!(location = %pipeline.sink().location(""), "data set published");
         }
-        clean_up_after_crashes(&pipeline, deadline.timeout).await;
+        clean_up_after_crashes(&pipeline, settings.sink().upload_timeout()).await;
         let watchdog = inputs
             .notifier
             .watchdog_interval()

@@ -13,10 +13,9 @@ use tokio_util::sync::CancellationToken;
 use super::{Daemon, Step};
 use crate::config::Settings;
 use crate::error::{error_chain, AppError};
-use crate::sink::{Connect, Deadline};
-use crate::study::publish::publish_dataset;
-use crate::trial::id::HyperIdGenerator;
-use crate::trial::sampler::SeedSource;
+use crate::model::id::HyperIdGenerator;
+use crate::model::params::SeedSource;
+use crate::sink::Connect;
 use crate::trial::{Clock, Pipeline};
 
 /// A reload ready to apply.
@@ -46,18 +45,14 @@ pub(super) async fn prepare(request: Request) -> Result<Prepared, AppError> {
     let pipeline = if request.current.same_pipeline(&settings) {
         None
     } else {
-        let pipeline = Pipeline::build(
-            &settings,
+        let (pipeline, _) = Pipeline::open(
+            &settings.pipeline(),
             request.connect.as_ref(),
             request.ids,
             request.clock,
+            &request.cancel,
         )
         .await?;
-        let deadline = Deadline {
-            timeout: settings.sink().upload_timeout(),
-            cancel: request.cancel,
-        };
-        publish_dataset(&pipeline, &deadline).await?;
         Some(pipeline)
     };
     Ok(Prepared {

@@ -1,6 +1,6 @@
 //! What the daemon has done since it started, for STATUS= lines and logs.
 
-use crate::trial::id::HyperId;
+use crate::model::id::HyperId;
 use crate::trial::TrialReport;
 
 #[derive(Debug, Default, Clone)]

@@ -1,4 +1,5 @@
-//! Drawing hyperparameters: log-uniform over the configured search space.
+//! A trial's hyperparameters: the search space they come from, the log-uniform draw,
+//! the seeds draws are made from, and which sampler chooses them.
 //!
 //! Every trial is drawn from its own seed, recorded with the trial, so any trial can be
 //! replayed exactly. With a master seed configured the sequence of trial seeds is
@@ -177,6 +178,16 @@ impl SeedSource {
     pub fn next_seed(&mut self) -> u64 {
         self.rng.next_u64() >> 11
     }
+}
+
+/// `search.sampler`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SamplerKind {
+    /// Log-uniform draws, each from its own seed.
+    Random,
+    /// The tree-structured Parzen estimator over the study's history.
+    Tpe,
 }
 
 #[cfg(test)]

@@ -12,9 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::id::HyperId;
-use super::sampler::SearchSpace;
-use super::trainer::{CvScore, FitOutcome};
-use crate::search::SamplerKind;
+use super::params::{SamplerKind, SearchSpace};
 
 /// Outcome of a trial.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,21 +134,6 @@ pub fn timestamp(t: DateTime<Utc>) -> String {
 }
 
 impl HyperRecord {
-    /// Takes the scores of a successful fit.
-    pub fn fill(&mut self, outcome: &FitOutcome) {
-        self.train_r2 = Some(outcome.train_r2);
-        self.test_r2 = Some(outcome.test_r2);
-        self.n_support = Some(outcome.n_support as u64);
-        self.fit_ms = Some(outcome.fit_ms);
-    }
-
-    /// Takes the cross-validated score.
-    pub fn fill_cv(&mut self, cv: &CvScore) {
-        self.cv_r2 = Some(cv.mean);
-        self.cv_r2_std = Some(cv.std);
-        self.cv_ms = Some(cv.ms);
-    }
-
     /// Marks the trial failed, for `reason`.
     pub fn fail(&mut self, reason: String) {
         self.status = TrialStatus::Failed;
@@ -186,8 +169,8 @@ pub fn write_facts(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trial::id::HyperIdGenerator;
-    use crate::trial::sampler::LogRange;
+    use crate::model::id::HyperIdGenerator;
+    use crate::model::params::LogRange;
 
     fn record() -> HyperRecord {
         HyperRecord {

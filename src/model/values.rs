@@ -1,11 +1,9 @@
 //! Checked leaf values of the config file, typed at the serde boundary.
 //!
 //! Each type deserializes only from the TOML type it stands for (an integer key
-//! refuses `true` and `3.5`) and only into a usable value, so a [`Settings`] that
-//! deserialized is valid. Each serializes back to the form it was read from, which is
+//! refuses `true` and `3.5`) and only into a usable value, so settings that
+//! deserialized are valid. Each serializes back to the form it was read from, which is
 //! what makes `check-config`'s output load again.
-//!
-//! [`Settings`]: super::Settings
 
 use std::fmt;
 use std::time::Duration;

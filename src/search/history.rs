@@ -7,7 +7,7 @@
 //! every [`FULL_EVERY`] the whole prefix again, so that a late writer's record (from a
 //! host whose sink was down) is picked up too. A full refresh reads compacted days from
 //! their Parquet parts (each part once) and lists only the other days' JSON (see
-//! [`crate::study::history`]). Objects are read once: their ids are
+//! [`crate::store`]). Objects are read once: their ids are
 //! remembered. Trials in flight are announced by empty marker objects whose key holds
 //! the parameters (see [`crate::sink::keys::running_key`]); a listing is enough to see
 //! them, and each is deleted when its trial ends.
@@ -20,15 +20,15 @@ use serde::Deserialize;
 
 use super::parzen::Point;
 use super::tpe::Scored;
+use crate::model::id::HyperId;
+use crate::model::records::{HyperRecord, TrialStatus};
 use crate::sink::keys::{
     hyper_id_of, parse_running_key, running_prefix, HYPER_PARQUET_PREFIX, HYPER_PREFIX,
 };
 use crate::sink::{Sink, SinkError};
-use crate::study::history::{
+use crate::store::{
     compacted_parts, json_keys, read_hyper_part, read_record, ReadError, PARALLEL_GETS,
 };
-use crate::trial::id::HyperId;
-use crate::trial::records::{HyperRecord, TrialStatus};
 
 /// How often the whole prefix is listed again.
 pub const FULL_EVERY: Duration = Duration::hours(6);

@@ -16,24 +16,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use crate::model::id::HyperId;
+use crate::model::params::{SearchSpace, TrialParams};
 use crate::sink::Sink;
-use crate::trial::id::HyperId;
-use crate::trial::sampler::{SearchSpace, TrialParams};
 use history::{point, StudyHistory};
 use parzen::{Bounds, Point};
-
-/// `search.sampler`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SamplerKind {
-    /// Log-uniform draws, each from its own seed.
-    Random,
-    /// The tree-structured Parzen estimator over the study's history.
-    Tpe,
-}
 
 /// The search space in natural logs, as the estimators work on it.
 pub fn bounds(space: &SearchSpace) -> Bounds {

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::BodyWriter;
-use crate::trial::id::HyperId;
+use crate::model::id::HyperId;
 
 /// Where the data set object lives.
 pub const DATA_PREFIX: &str = "data/";
@@ -177,7 +177,7 @@ mod tests {
     fn keys_are_partitioned_by_utc_day() {
         use chrono::TimeZone;
         let t = Utc.with_ymd_and_hms(2026, 11, 26, 23, 59, 59).unwrap();
-        let id = crate::trial::id::HyperIdGenerator::with_node(0).next(t);
+        let id = crate::model::id::HyperIdGenerator::with_node(0).next(t);
         let plain = Layout::new(Compression::None);
         assert_eq!(
             plain.fact_key(t, id),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::Compression;
-use crate::config::values::{Bounded, Optional, Seconds};
+use crate::model::values::{Bounded, Optional, Seconds};
 
 /// Where the sink is (`sink.url`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

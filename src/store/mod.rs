@@ -1,5 +1,6 @@
-//! Reading records back from a sink: objects as text, lines as records, compacted days
-//! as Parquet.
+//! Records in the sink, read back: objects as text, lines as records, compacted days
+//! as Parquet ([`parquet`] holds that format both ways). The compactor, the study
+//! history, the leaderboard and the report all read through here.
 //!
 //! A compacted day is read from its Parquet parts; the JSON objects are read for every
 //! other day, and for compacted days of the last [`LATE_DAYS`] too (a late object
@@ -13,12 +14,17 @@ use chrono::NaiveDate;
 use futures::{StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 
-use crate::compaction::{parquet, LATE_DAYS};
+use crate::model::records::{FactRecord, HyperRecord};
 use crate::sink::keys::{
-    day_of, decode, hyper_id_of, part_number, HYPER_PARQUET_PREFIX, HYPER_PREFIX,
+    day_of, day_prefix, decode, hyper_id_of, part_number, HYPER_PARQUET_PREFIX, HYPER_PREFIX,
 };
 use crate::sink::{Sink, SinkError};
-use crate::trial::records::{FactRecord, HyperRecord};
+
+pub mod parquet;
+
+/// How many days back the daily job compacts again, for late objects; readers also
+/// read the JSON of compacted days this recent, so a late object counts before then.
+pub const LATE_DAYS: u64 = 7;
 
 /// Objects fetched at once.
 pub const PARALLEL_GETS: usize = 16;
@@ -212,4 +218,20 @@ pub async fn hyper_records(
         .await?;
     out.extend(json.into_iter().filter(|(_, r)| !ids.contains(&r.hyper_id)));
     Ok(out)
+}
+
+/// The part keys of a compacted day, in order.
+pub async fn part_keys(
+    sink: &dyn Sink,
+    prefix: &str,
+    day: NaiveDate,
+) -> Result<Vec<String>, ReadError> {
+    let mut keys: Vec<String> = sink
+        .list(&day_prefix(prefix, day))
+        .await?
+        .into_iter()
+        .filter(|k| part_number(k).is_some())
+        .collect();
+    keys.sort_by_key(|k| part_number(k));
+    Ok(keys)
 }

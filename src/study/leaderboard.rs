@@ -17,16 +17,15 @@ use chrono::NaiveDate;
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
-use super::history::{
-    self, parse_lines, read_text, scan_fact_part, Origin, ReadError, PARALLEL_GETS,
-};
-use crate::compaction;
 use crate::dataset::Dataset;
+use crate::model::id::HyperId;
+use crate::model::records::{FactRecord, HyperRecord, TrialStatus};
 use crate::sink::keys::{fact_key_of, DATA_PREFIX, FACT_PARQUET_PREFIX};
 use crate::sink::{Compression, Layout, Sink};
-use crate::trial::id::HyperId;
+use crate::store::{
+    self, parse_lines, read_text, scan_fact_part, Origin, ReadError, PARALLEL_GETS,
+};
 use crate::trial::metrics::r_squared;
-use crate::trial::records::{FactRecord, HyperRecord, TrialStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LeaderboardError {
@@ -52,18 +51,16 @@ pub struct Entry {
 }
 
 /// The score trials are ranked by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RankBy {
     /// The cross-validated score on the training rows: the honest choice.
-    #[value(name = "cv_r2")]
     CvR2,
     /// The test R^2 from the predictions, as the seed pipeline ranked.
-    #[value(name = "test_r2")]
     TestR2,
 }
 
 /// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Table,
     Csv,
@@ -153,7 +150,7 @@ async fn score_day(
 ) -> Result<Vec<Entry>, ReadError> {
     let wanted: Arc<HashSet<HyperId>> = Arc::new(records.iter().map(|r| r.hyper_id).collect());
     let mut rows: HashMap<HyperId, (Vec<f64>, Vec<f64>)> = HashMap::new();
-    for part in compaction::part_keys(sink, FACT_PARQUET_PREFIX, day).await? {
+    for part in store::part_keys(sink, FACT_PARQUET_PREFIX, day).await? {
         let (wanted, test_y) = (wanted.clone(), test_y.clone());
         let kept = scan_fact_part(sink, &part, move |f| {
             let y = test_y.get(&f.point_id)?;
@@ -194,7 +191,7 @@ pub async fn rank(
     today: NaiveDate,
 ) -> Result<Vec<Entry>, LeaderboardError> {
     let test_y = Arc::new(test_targets(sink).await?);
-    let ok: Vec<(Origin, HyperRecord)> = history::hyper_records(sink, today)
+    let ok: Vec<(Origin, HyperRecord)> = store::hyper_records(sink, today)
         .await?
         .into_iter()
         .filter(|(_, r)| r.status == TrialStatus::Ok)

@@ -12,10 +12,10 @@ use std::fmt::Write as _;
 
 use plotters::prelude::*;
 
-use super::history;
 use super::leaderboard::{self, Entry, LeaderboardError};
+use crate::model::records::{HyperRecord, TrialStatus};
 use crate::sink::Sink;
-use crate::trial::records::{HyperRecord, TrialStatus};
+use crate::store;
 
 /// What the report is made of.
 #[derive(Debug, Clone)]
@@ -33,7 +33,7 @@ pub async fn gather(
     study: Option<&str>,
     today: chrono::NaiveDate,
 ) -> Result<Option<ReportData>, LeaderboardError> {
-    let mut records: Vec<HyperRecord> = history::hyper_records(sink, today)
+    let mut records: Vec<HyperRecord> = store::hyper_records(sink, today)
         .await?
         .into_iter()
         .map(|(_, r)| r)

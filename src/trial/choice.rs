@@ -4,10 +4,10 @@
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::id::HyperId;
-use super::sampler::{SearchSpace, TrialParams};
 use super::Pipeline;
-use crate::search::SamplerKind;
+use crate::model::id::HyperId;
+use crate::model::params::SamplerKind;
+use crate::model::params::{SearchSpace, TrialParams};
 
 /// How a trial gets its parameters.
 #[derive(Debug, Clone, Copy)]

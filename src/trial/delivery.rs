@@ -9,10 +9,10 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::records::{HyperRecord, TrialStatus};
 use super::report::TrialReport;
 use super::trainer::FitError;
 use super::Pipeline;
+use crate::model::records::{HyperRecord, TrialStatus};
 use crate::sink::{SinkError, Written};
 
 /// A trial whose objects are not all written yet.

@@ -4,17 +4,16 @@
 //! generator) and runs one trial at a time, so the daemon and `svr-etl once` share it
 //! and tests drive it directly. Commit order is the contract: the fact object is
 //! complete before the hyper object is written, so an `ok` hyper record always means
-//! all its predictions are there. The stages live beside it: [`sampler`] draws,
-//! [`trainer`] fits, [`records`] serializes, [`id`] names the trial.
+//! all its predictions are there. The stages live beside it: `choice` draws or asks
+//! the searcher, [`trainer`] fits, `delivery` writes, `publish` puts the data set in
+//! the sink once.
 
 mod choice;
 mod cores;
 mod delivery;
-pub mod id;
 pub mod metrics;
-pub mod records;
+mod publish;
 mod report;
-pub mod sampler;
 pub mod trainer;
 
 use std::sync::Arc;
@@ -26,18 +25,19 @@ use choice::Chosen;
 pub use choice::Draw;
 use cores::Cores;
 pub use delivery::Unwritten;
+pub use publish::PublishError;
 pub use report::TrialReport;
 
-use crate::config::Settings;
-use crate::dataset::{Dataset, DatasetError};
-use crate::error::panic_message;
-use crate::search::{SamplerKind, Searcher};
+use crate::dataset::{Dataset, DatasetError, DatasetSource};
+use crate::model::id::{HyperId, HyperIdGenerator};
+use crate::model::panic_message;
+use crate::model::params::SamplerKind;
+use crate::model::params::{SearchSpace, TrialParams};
+use crate::model::records::{self, HyperRecord, TrialStatus};
+use crate::search::Searcher;
 use crate::sink::keys::running_key;
-use crate::sink::{Connect, Deadline, Layout, Sink, SinkError, Written};
-use id::{HyperId, HyperIdGenerator};
-use records::{HyperRecord, TrialStatus};
-use sampler::{SearchSpace, TrialParams};
-use trainer::{CvScore, FitError, FitOutcome, Trainer};
+use crate::sink::{Connect, Deadline, Layout, S3Settings, Sink, SinkError, SinkSettings, Written};
+use trainer::{CvScore, FitError, FitOutcome, SolverSettings, Trainer};
 
 /// Where "now" comes from; injected so tests can pin it.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -53,17 +53,31 @@ pub enum BuildError {
     Dataset(#[from] DatasetError),
     #[error("{0}")]
     Clock(String),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+}
+
+/// What a pipeline is built from: the data set, the fit and its folds, the sink, and
+/// whether TPE announces trials in flight. Two equal ones build the same pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineSettings {
+    pub dataset: DatasetSource,
+    pub solver: SolverSettings,
+    pub cv_folds: usize,
+    pub sink: SinkSettings,
+    pub s3: S3Settings,
+    pub constant_liar: bool,
 }
 
 /// Every check that making a pipeline runs, short of opening the sink: the data set
 /// loads and is valid, its fit stays within the solver's bounds, and the clock can
 /// stamp trial ids. `svr-etl check-config` runs it too.
-pub fn prepare(settings: &Settings, now: DateTime<Utc>) -> Result<Trainer, BuildError> {
+pub fn prepare(settings: &PipelineSettings, now: DateTime<Utc>) -> Result<Trainer, BuildError> {
     HyperIdGenerator::check_clock(now).map_err(BuildError::Clock)?;
-    let source = settings.dataset();
+    let source = &settings.dataset;
     let dataset = Arc::new(source.load()?);
-    let trainer = Trainer::new(dataset, *settings.solver())
-        .and_then(|t| t.with_folds(settings.search().cv_folds.get()))
+    let trainer = Trainer::new(dataset, settings.solver)
+        .and_then(|t| t.with_folds(settings.cv_folds))
         .map_err(|reason| DatasetError {
             origin: source.origin(),
             line: None,
@@ -104,9 +118,24 @@ impl std::fmt::Debug for Pipeline {
 }
 
 impl Pipeline {
-    /// Builds what every trial needs from `settings`: data set, trainer, sink.
-    pub async fn build(
-        settings: &Settings,
+    /// Builds what every trial needs from `settings` (data set, trainer, sink) and
+    /// publishes the data set in the sink unless the same one is there; the publish has
+    /// the sink's upload deadline and ends at `cancel`. Also says whether it wrote the
+    /// data set.
+    pub async fn open(
+        settings: &PipelineSettings,
+        connect: &dyn Connect,
+        ids: Arc<HyperIdGenerator>,
+        clock: Clock,
+        cancel: &CancellationToken,
+    ) -> Result<(Pipeline, bool), BuildError> {
+        let pipeline = Pipeline::build(settings, connect, ids, clock).await?;
+        let published = publish::publish_dataset(&pipeline, &pipeline.deadline(cancel)).await?;
+        Ok((pipeline, published))
+    }
+
+    async fn build(
+        settings: &PipelineSettings,
         connect: &dyn Connect,
         ids: Arc<HyperIdGenerator>,
         clock: Clock,
@@ -118,18 +147,18 @@ impl Pipeline {
                 .await
                 .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?
         };
-        let sink = connect.open(settings.sink(), settings.s3()).await;
+        let sink = connect.open(&settings.sink, &settings.s3).await;
         let searcher = Arc::new(Searcher::new(
             sink.clone(),
-            settings.sink().upload_timeout(),
-            settings.search().constant_liar,
+            settings.sink.upload_timeout(),
+            settings.constant_liar,
         ));
         Ok(Pipeline {
             searcher,
             trainer: Arc::new(trainer),
             sink,
-            layout: Layout::new(settings.sink().compression),
-            upload_timeout: settings.sink().upload_timeout(),
+            layout: Layout::new(settings.sink.compression),
+            upload_timeout: settings.sink.upload_timeout(),
             ids,
             clock,
             host: gethostname::gethostname().to_string_lossy().into_owned(),
@@ -184,10 +213,7 @@ impl Pipeline {
         );
         let predictions = match fitted {
             Ok((outcome, cv)) => {
-                record.fill(&outcome);
-                if let Some(cv) = cv {
-                    record.fill_cv(&cv);
-                }
+                record_scores(&mut record, &outcome, cv.as_ref());
                 Some(Arc::new(outcome.predictions))
             }
             Err(e) => {
@@ -325,5 +351,18 @@ impl Pipeline {
         let body = self.layout.encode(Box::new(move |w| line.write_ndjson(w)));
         let key = self.layout.hyper_key(created, record.hyper_id);
         self.sink.create(&key, body, &self.deadline(cancel)).await
+    }
+}
+
+/// Writes a successful fit's scores into its record.
+fn record_scores(record: &mut HyperRecord, outcome: &FitOutcome, cv: Option<&CvScore>) {
+    record.train_r2 = Some(outcome.train_r2);
+    record.test_r2 = Some(outcome.test_r2);
+    record.n_support = Some(outcome.n_support as u64);
+    record.fit_ms = Some(outcome.fit_ms);
+    if let Some(cv) = cv {
+        record.cv_r2 = Some(cv.mean);
+        record.cv_r2_std = Some(cv.std);
+        record.cv_ms = Some(cv.ms);
     }
 }

@@ -1,9 +1,9 @@
 //! The data set object: written once per sink, compared on every later start.
 
+use super::Pipeline;
 use crate::dataset::Dataset;
 use crate::sink::keys::decode;
 use crate::sink::{Deadline, SinkError};
-use crate::trial::Pipeline;
 
 /// The data set object already in the sink differs from ours, or cannot be checked.
 #[derive(Debug, thiserror::Error)]
@@ -22,7 +22,7 @@ pub enum PublishError {
 
 /// Writes the pipeline's data set under `data/` unless the same content is already
 /// there. Both the write and the read-back end at `deadline`. Returns whether it wrote.
-pub async fn publish_dataset(
+pub(super) async fn publish_dataset(
     pipeline: &Pipeline,
     deadline: &Deadline,
 ) -> Result<bool, PublishError> {

@@ -1,7 +1,7 @@
 //! What one trial did, and the log line that says so.
 
 use super::delivery::Unwritten;
-use super::records::{HyperRecord, TrialStatus};
+use crate::model::records::{HyperRecord, TrialStatus};
 use crate::sink::{SinkError, Written};
 
 /// What one trial did.

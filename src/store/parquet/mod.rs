@@ -19,7 +19,7 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
 use serde_json::Value;
 
-use crate::trial::records::{FactRecord, HyperRecord, FACT_FIELDS, HYPER_FIELDS};
+use crate::model::records::{FactRecord, HyperRecord, FACT_FIELDS, HYPER_FIELDS};
 pub use read::{read_hyper, read_ids, scan_facts};
 
 /// A column's type, as the Athena table declares it.
@@ -221,7 +221,7 @@ pub fn write_facts(facts: &[FactRecord], writer: &Writer) -> Result<Vec<u8>, Par
 mod tests {
     use super::read::read_facts;
     use super::*;
-    use crate::trial::id::HyperId;
+    use crate::model::id::HyperId;
     use bytes::Bytes;
 
     fn record(id: i64, cv: Option<f64>) -> HyperRecord {

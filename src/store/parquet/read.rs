@@ -11,8 +11,8 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 use serde_json::{Map, Value};
 
 use super::hyper_columns;
-use crate::trial::id::HyperId;
-use crate::trial::records::{FactRecord, HyperRecord};
+use crate::model::id::HyperId;
+use crate::model::records::{FactRecord, HyperRecord};
 
 /// A column read back: one entry per row.
 enum Column {

@@ -6,7 +6,7 @@ use linfa_svm::Svm;
 use ndarray::{Array1, Array2};
 
 use super::FitError;
-use crate::trial::sampler::TrialParams;
+use crate::model::params::TrialParams;
 
 /// Fits on `train_x`/`train_y` and predicts `all`: predictions and support vectors.
 pub(super) fn fit_predict(

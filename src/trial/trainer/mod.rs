@@ -22,9 +22,9 @@ pub use folds::{kfold_test_ranges, CvScore};
 pub use settings::{Engine, SolverSettings};
 
 use super::metrics::r_squared;
-use super::sampler::TrialParams;
 use crate::dataset::Dataset;
-use crate::error::panic_message;
+use crate::model::panic_message;
+use crate::model::params::TrialParams;
 
 /// Why a fit produced no usable model.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::values::{Bounded, Positive, Seconds};
+use crate::model::values::{Bounded, Positive, Seconds};
 
 /// Which solver fits (`solver.engine`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
