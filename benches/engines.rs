@@ -105,7 +105,7 @@ fn main() {
     ];
     println!(
         "per trial (fit on 353 rows + predict 442), median over configurations, one thread; exp path {:?}",
-        svr_etl::trial::trainer::exact::exp_path()
+        svr_exact::exp_path()
     );
     for (i, (band, ranges)) in bands.into_iter().enumerate() {
         let cfgs = configs(ranges, 100, 10 + i as u64);

@@ -20,7 +20,7 @@ use svr_etl::daemon::{Daemon, DaemonInputs, Step};
 use svr_etl::sink::Connector;
 use svr_etl::telemetry::LogHandle;
 use svr_etl::trial::system_clock;
-use svr_etl::trial::trainer::exact::spare_row_bytes;
+use svr_exact::spare_row_bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 

@@ -5,7 +5,7 @@
 
 use ndarray::{Array1, Array2, Axis};
 
-use super::exact::Distances;
+use svr_exact::Distances;
 
 /// One fold: the model fits on `train` and is scored on `test`.
 #[derive(Debug)]

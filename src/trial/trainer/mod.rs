@@ -1,15 +1,16 @@
 //! Fitting: an RBF epsilon-SVR on the training rows, predictions for all.
 //!
-//! Two engines: [`exact`], libsvm's solver as scikit-learn runs it, cancellable at a
+//! Two engines: [`svr_exact`], libsvm's solver as scikit-learn runs it, cancellable at a
 //! deadline; and linfa-svm (`linfa.rs`, the only place that touches linfa types).
 //! [`Trainer`] keeps what a data set costs once, bounds a fit before it starts, and
 //! turns every way a fit can go wrong, panics included, into a [`FitError`], so one
 //! bad fit never takes the process down.
 
-pub mod exact;
 mod folds;
 mod linfa;
 mod settings;
+
+use svr_exact as exact;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;

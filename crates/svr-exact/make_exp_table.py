@@ -1,4 +1,4 @@
-"""Writes src/trial/trainer/exact/exp_table.rs, the table of the exact engine's
+"""Writes src/exp_table.rs, the table of the exact engine's
 vector exp.
 
 Entry k of 128 splits 2^(k/128) as H (the nearest double) times 1 + T (T the nearest
@@ -7,7 +7,7 @@ k << 45, so that adding the integer part of the scaled argument, shifted into th
 exponent field, gives the scale directly. These are the values glibc's exp uses (the
 engine checks its results against the C library's exp before using them).
 
-    python3 assets/make_exp_table.py
+    python3 crates/svr-exact/make_exp_table.py
 """
 
 import decimal
@@ -31,14 +31,14 @@ def main() -> None:
         t = float((exact - decimal.Decimal(h)) / decimal.Decimal(h))
         words.append(bits(t))
         words.append((bits(h) - (k << 45)) % 2**64)
-    lines = ["// Made by assets/make_exp_table.py; do not edit.", ""]
+    lines = ["// Made by make_exp_table.py (beside Cargo.toml); do not edit.", ""]
     lines.append("/// 2^(k/128) as (relative tail, scale bits less k << 45), k = 0..128.")
     lines.append("#[rustfmt::skip]")
     lines.append(f"pub(super) static TABLE: [u64; {2 * N}] = [")
     for k in range(0, 2 * N, 2):
         lines.append(f"    0x{words[k]:016x}, 0x{words[k + 1]:016x},")
     lines.append("];")
-    out = pathlib.Path(__file__).resolve().parent.parent / "src/trial/trainer/exact/exp_table.rs"
+    out = pathlib.Path(__file__).resolve().parent / "src/exp_table.rs"
     out.write_text("\n".join(lines) + "\n")
 
 

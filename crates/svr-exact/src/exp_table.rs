@@ -1,4 +1,4 @@
-// Made by assets/make_exp_table.py; do not edit.
+// Made by make_exp_table.py (beside Cargo.toml); do not edit.
 
 /// 2^(k/128) as (relative tail, scale bits less k << 45), k = 0..128.
 #[rustfmt::skip]
