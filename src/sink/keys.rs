@@ -1,15 +1,13 @@
-//! The object layout, the same on every sink, and how objects are encoded.
+//! The object layout, the same on every sink; how objects are compressed is
+//! `encoding.rs`'s.
 //!
 //! Every key the daemon writes or reads is made here, so the readers (the leaderboard,
 //! the study history) ask the layout instead of rebuilding keys from strings.
 
-use std::io::{self, Read, Write};
-
-use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
-
+use super::encoding::{self, Compression};
 use super::BodyWriter;
 use crate::model::id::HyperId;
+use chrono::{DateTime, NaiveDate, Utc};
 
 /// Where the data set object lives.
 pub const DATA_PREFIX: &str = "data/";
@@ -23,14 +21,6 @@ pub const RUNNING_PREFIX: &str = "running/";
 pub const HYPER_PARQUET_PREFIX: &str = "hyper_parquet/";
 /// Where compacted days of predictions live, as Parquet.
 pub const FACT_PARQUET_PREFIX: &str = "fact_parquet/";
-
-/// Whether objects are gzipped (`sink.compression`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    None,
-    Gzip,
-}
 
 /// The keys objects are written under, the same on every sink:
 /// `data/data.json`, `fact/dt=YYYY-MM-DD/<hyper_id>.json`,
@@ -80,15 +70,7 @@ impl Layout {
 
     /// Wraps `body` so that what it writes is compressed as configured.
     pub fn encode(&self, body: BodyWriter) -> BodyWriter {
-        match self.compression {
-            Compression::None => body,
-            Compression::Gzip => Box::new(move |out: &mut dyn Write| {
-                let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());
-                body(&mut gz)?;
-                gz.finish()?;
-                Ok(())
-            }),
-        }
+        encoding::encode(self.compression, body)
     }
 }
 
@@ -158,17 +140,6 @@ pub fn parse_running_key(key: &str) -> Option<(HyperId, [f64; 3])> {
     Some((id, params))
 }
 
-/// The plain bytes of an object read back, whichever way it was written.
-pub fn decode(key: &str, bytes: Vec<u8>) -> io::Result<Vec<u8>> {
-    if key.ends_with(".gz") {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes.as_slice()).read_to_end(&mut out)?;
-        Ok(out)
-    } else {
-        Ok(bytes)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,16 +176,6 @@ mod tests {
         assert!(key.starts_with("running/abc/123456789_"), "{key}");
         assert_eq!(parse_running_key(&key), Some((id, [0.1, 1e10, 3.0e-7])));
         assert_eq!(parse_running_key("running/abc/12_zz_1_1"), None);
-    }
-
-    #[test]
-    fn gzip_round_trips() {
-        let layout = Layout::new(Compression::Gzip);
-        let body = layout.encode(Box::new(|w: &mut dyn Write| w.write_all(b"{\"a\":1}\n")));
-        let mut out = Vec::new();
-        body(&mut out).unwrap();
-        assert_ne!(out, b"{\"a\":1}\n");
-        assert_eq!(decode("x.json.gz", out).unwrap(), b"{\"a\":1}\n");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! whole or not at all, and never replaces one already there. [`keys`] decides the
 //! keys (the same on every sink) and the encoding. Only `s3.rs` touches aws types.
 
+pub mod encoding;
 pub mod keys;
 mod local;
 #[cfg(feature = "s3")]
@@ -19,7 +20,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
-pub use keys::{Compression, Layout};
+pub use encoding::Compression;
+pub use keys::Layout;
 pub use local::LocalSink;
 #[cfg(feature = "s3")]
 pub use s3::S3Sink;

@@ -15,8 +15,9 @@ use futures::{StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 
 use crate::model::records::{FactRecord, HyperRecord};
+use crate::sink::encoding::decode;
 use crate::sink::keys::{
-    day_of, day_prefix, decode, hyper_id_of, part_number, HYPER_PARQUET_PREFIX, HYPER_PREFIX,
+    day_of, day_prefix, hyper_id_of, part_number, HYPER_PARQUET_PREFIX, HYPER_PREFIX,
 };
 use crate::sink::{Sink, SinkError};
 

@@ -2,7 +2,7 @@
 
 use super::Pipeline;
 use crate::dataset::Dataset;
-use crate::sink::keys::decode;
+use crate::sink::encoding::decode;
 use crate::sink::{Deadline, SinkError};
 
 /// The data set object already in the sink differs from ours, or cannot be checked.
