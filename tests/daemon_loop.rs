@@ -15,7 +15,7 @@ use svr_etl::daemon::notify::Notify;
 use svr_etl::daemon::schedule::{CronSchedule, Ticks};
 use svr_etl::daemon::{Daemon, DaemonInputs, Step};
 use svr_etl::sink::{
-    BodyWriter, Connect, Connector, Deadline, S3Settings, Sink, SinkError, SinkSettings, SinkUrl,
+    BodyWriter, Connector, Deadline, OpenSink, S3Settings, Sink, SinkError, SinkSettings, SinkUrl,
     Written,
 };
 use svr_etl::telemetry::LogHandle;
@@ -174,7 +174,7 @@ struct Stalls {
 }
 
 #[async_trait]
-impl Connect for Stalls {
+impl OpenSink for Stalls {
     async fn open(&self, sink: &SinkSettings, s3: &S3Settings) -> Arc<dyn Sink> {
         let inner = Connector.open(sink, s3).await;
         let SinkUrl::Local(dir) = &sink.url else {

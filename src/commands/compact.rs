@@ -8,7 +8,7 @@ use crate::compaction::{days_to_compact, CompactError, Compactor};
 use crate::config::Settings;
 use crate::error::AppError;
 use crate::model::records::timestamp;
-use crate::sink::{Connect, Connector};
+use crate::sink::{Connector, OpenSink};
 
 pub async fn run(settings: Settings, args: CompactArgs) -> Result<(), AppError> {
     let settings = with_sink(settings, args.sink.as_deref())?;

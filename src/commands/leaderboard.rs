@@ -4,7 +4,7 @@ use super::{print, with_sink};
 use crate::cli::{self, LeaderboardArgs};
 use crate::config::Settings;
 use crate::error::AppError;
-use crate::sink::{Connect, Connector};
+use crate::sink::{Connector, OpenSink};
 use crate::study::leaderboard;
 
 pub async fn run(settings: Settings, args: LeaderboardArgs) -> Result<(), AppError> {

@@ -10,7 +10,7 @@
 //! [`DaemonInputs`], so tests drive the loop in-process with paused time.
 //! [`schedule`], [`signals`] and [`notify`] are the real inputs.
 
-mod compact;
+mod daily_compaction;
 mod drain;
 pub mod notify;
 mod outbox;
@@ -37,10 +37,10 @@ use crate::config::Settings;
 use crate::error::{error_chain, AppError};
 use crate::model::id::HyperIdGenerator;
 use crate::model::params::SeedSource;
-use crate::sink::Connect;
+use crate::sink::OpenSink;
 use crate::telemetry::LogHandle;
 use crate::trial::{Clock, Draw, Pipeline, TrialReport};
-use compact::CompactionTally;
+use daily_compaction::CompactionTally;
 use notify::Notify;
 use outbox::{Flushed, Outbox};
 use reload::Prepared;
@@ -57,7 +57,7 @@ pub struct DaemonInputs {
     pub ticks: Box<dyn Ticks>,
     pub notifier: Arc<dyn Notify>,
     pub log: LogHandle,
-    pub connect: Arc<dyn Connect>,
+    pub connect: Arc<dyn OpenSink>,
     /// One message per reload request (SIGHUP).
     pub reloads: mpsc::Receiver<()>,
     /// Cancelled at SIGTERM/SIGINT.
@@ -128,7 +128,7 @@ pub struct Daemon {
     ticks: Box<dyn Ticks>,
     notifier: Arc<dyn Notify>,
     log: LogHandle,
-    connect: Arc<dyn Connect>,
+    connect: Arc<dyn OpenSink>,
     reloads: mpsc::Receiver<()>,
     shutdown: CancellationToken,
     settings: Settings,

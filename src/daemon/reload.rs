@@ -15,7 +15,7 @@ use crate::config::Settings;
 use crate::error::{error_chain, AppError};
 use crate::model::id::HyperIdGenerator;
 use crate::model::params::SeedSource;
-use crate::sink::Connect;
+use crate::sink::OpenSink;
 use crate::trial::{Clock, Pipeline};
 
 /// A reload ready to apply.
@@ -30,7 +30,7 @@ pub(super) struct Prepared {
 pub(super) struct Request {
     pub path: Option<PathBuf>,
     pub current: Settings,
-    pub connect: Arc<dyn Connect>,
+    pub connect: Arc<dyn OpenSink>,
     pub ids: Arc<HyperIdGenerator>,
     pub clock: Clock,
     /// Ends a publish still waiting on the sink at shutdown.

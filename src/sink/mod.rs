@@ -133,7 +133,7 @@ pub trait Sink: Send + Sync + fmt::Debug {
 /// Opens sinks; the daemon is given one, so that tests can put latency or faults
 /// between it and a real sink.
 #[async_trait]
-pub trait Connect: Send + Sync {
+pub trait OpenSink: Send + Sync {
     async fn open(&self, sink: &SinkSettings, s3: &S3Settings) -> Arc<dyn Sink>;
 }
 
@@ -143,7 +143,7 @@ pub trait Connect: Send + Sync {
 pub struct Connector;
 
 #[async_trait]
-impl Connect for Connector {
+impl OpenSink for Connector {
     async fn open(&self, sink: &SinkSettings, s3: &S3Settings) -> Arc<dyn Sink> {
         match &sink.url {
             SinkUrl::Local(dir) => Arc::new(LocalSink::new(dir.clone())),

@@ -9,8 +9,8 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::report::TrialReport;
 use super::trainer::FitError;
+use super::trial_report::TrialReport;
 use super::Pipeline;
 use crate::model::records::{HyperRecord, TrialStatus};
 use crate::sink::{SinkError, Written};

@@ -13,8 +13,8 @@ mod cores;
 mod delivery;
 pub mod metrics;
 mod publish;
-mod report;
 pub mod trainer;
+mod trial_report;
 
 use std::sync::Arc;
 
@@ -26,7 +26,7 @@ pub use choice::Draw;
 use cores::Cores;
 pub use delivery::Unwritten;
 pub use publish::PublishError;
-pub use report::TrialReport;
+pub use trial_report::TrialReport;
 
 use crate::dataset::{Dataset, DatasetError, DatasetSource};
 use crate::model::id::{HyperId, HyperIdGenerator};
@@ -36,7 +36,7 @@ use crate::model::params::{SearchSpace, TrialParams};
 use crate::model::records::{self, HyperRecord, TrialStatus};
 use crate::search::Searcher;
 use crate::sink::keys::running_key;
-use crate::sink::{Connect, Deadline, Layout, S3Settings, Sink, SinkError, SinkSettings, Written};
+use crate::sink::{Deadline, Layout, OpenSink, S3Settings, Sink, SinkError, SinkSettings, Written};
 use trainer::{CvScore, FitError, FitOutcome, SolverSettings, Trainer};
 
 /// Where "now" comes from; injected so tests can pin it.
@@ -124,7 +124,7 @@ impl Pipeline {
     /// data set.
     pub async fn open(
         settings: &PipelineSettings,
-        connect: &dyn Connect,
+        connect: &dyn OpenSink,
         ids: Arc<HyperIdGenerator>,
         clock: Clock,
         cancel: &CancellationToken,
@@ -136,7 +136,7 @@ impl Pipeline {
 
     async fn build(
         settings: &PipelineSettings,
-        connect: &dyn Connect,
+        connect: &dyn OpenSink,
         ids: Arc<HyperIdGenerator>,
         clock: Clock,
     ) -> Result<Pipeline, BuildError> {

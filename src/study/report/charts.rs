@@ -1,72 +1,13 @@
-//! `svr-etl report`: one self-contained HTML page about the current study, its charts
-//! drawn as inline SVG (plotters), nothing fetched from the network.
-//!
-//! The page shows how the search went (best score so far over trials), where the good
-//! configurations lie (test R^2 over log gamma x log C), each parameter against the
-//! scores, the top 10 as the leaderboard ranks them, and counts of trials, hosts and
-//! the time span. Where trials have a cross-validated score it is shown beside the
-//! test score.
-
-use std::collections::BTreeSet;
-use std::fmt::Write as _;
+//! The report's charts, each an inline SVG drawn with plotters: the best score so far
+//! over trials, test R^2 over log gamma x log C, and each parameter against the scores.
 
 use plotters::prelude::*;
 
-use super::leaderboard::{self, Entry, LeaderboardError};
 use crate::model::records::{HyperRecord, TrialStatus};
-use crate::sink::Sink;
-use crate::store;
-
-/// What the report is made of.
-#[derive(Debug, Clone)]
-pub struct ReportData {
-    pub study: String,
-    /// The study's trials, oldest first.
-    pub trials: Vec<HyperRecord>,
-    /// The ranking, best first.
-    pub top: Vec<Entry>,
-}
-
-/// Reads the current study (the newest ok trial's, unless `study` names one).
-pub async fn gather(
-    sink: &dyn Sink,
-    study: Option<&str>,
-    today: chrono::NaiveDate,
-) -> Result<Option<ReportData>, LeaderboardError> {
-    let mut records: Vec<HyperRecord> = store::hyper_records(sink, today)
-        .await?
-        .into_iter()
-        .map(|(_, r)| r)
-        .collect();
-    records.sort_by_key(|r| r.hyper_id);
-    let study = match study {
-        Some(s) => s.to_string(),
-        None => match records.iter().rev().find(|r| r.status == TrialStatus::Ok) {
-            Some(r) => r.study.clone(),
-            None => return Ok(None),
-        },
-    };
-    records.retain(|r| r.study == study);
-    let top = leaderboard::rank(sink, Some(&study), None, today).await?;
-    Ok(Some(ReportData {
-        study,
-        trials: records,
-        top,
-    }))
-}
 
 const BLUE: RGBColor = RGBColor(52, 101, 164);
 const ORANGE: RGBColor = RGBColor(230, 126, 34);
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// The y range shown for R^2: down to the worst score, but no lower than one below
-/// the best, so that a few hopeless trials do not flatten the chart.
 fn r2_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let v: Vec<f64> = values.filter(|v| v.is_finite()).collect();
     let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -94,9 +35,9 @@ fn best_so_far(values: &[Option<f64>]) -> Vec<(f64, f64)> {
     out
 }
 
-type Chart = Result<String, String>;
+pub(super) type Chart = Result<String, String>;
 
-fn progress_chart(trials: &[HyperRecord]) -> Chart {
+pub(super) fn progress_chart(trials: &[HyperRecord]) -> Chart {
     let ok = |r: &HyperRecord| r.status == TrialStatus::Ok;
     let cv: Vec<Option<f64>> = trials.iter().map(|r| r.cv_r2.filter(|_| ok(r))).collect();
     let test: Vec<Option<f64>> = trials.iter().map(|r| r.test_r2.filter(|_| ok(r))).collect();
@@ -150,7 +91,7 @@ fn heat(t: f64) -> RGBColor {
     RGBColor(r, g, b)
 }
 
-fn landscape_chart(trials: &[HyperRecord]) -> Chart {
+pub(super) fn landscape_chart(trials: &[HyperRecord]) -> Chart {
     let ok: Vec<&HyperRecord> = trials
         .iter()
         .filter(|r| r.status == TrialStatus::Ok && r.test_r2.is_some())
@@ -200,7 +141,11 @@ fn landscape_chart(trials: &[HyperRecord]) -> Chart {
     Ok(svg)
 }
 
-fn parameter_chart(trials: &[HyperRecord], name: &str, value: fn(&HyperRecord) -> f64) -> Chart {
+pub(super) fn parameter_chart(
+    trials: &[HyperRecord],
+    name: &str,
+    value: fn(&HyperRecord) -> f64,
+) -> Chart {
     let ok: Vec<&HyperRecord> = trials
         .iter()
         .filter(|r| r.status == TrialStatus::Ok)
@@ -251,88 +196,6 @@ fn parameter_chart(trials: &[HyperRecord], name: &str, value: fn(&HyperRecord) -
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(svg)
-}
-
-fn summary(data: &ReportData) -> String {
-    let ok = data
-        .trials
-        .iter()
-        .filter(|r| r.status == TrialStatus::Ok)
-        .count();
-    let failed = data.trials.len() - ok;
-    let hosts: BTreeSet<&str> = data.trials.iter().map(|r| r.host.as_str()).collect();
-    let first = data.trials.first().map_or("", |r| r.created_at.as_str());
-    let last = data.trials.last().map_or("", |r| r.created_at.as_str());
-    let samplers: BTreeSet<String> = data
-        .trials
-        .iter()
-        .map(|r| {
-            r.sampler
-                .map_or("given".into(), |s| format!("{s:?}").to_lowercase())
-        })
-        .collect();
-    format!(
-        "<p>Study <code>{}</code>: <b>{ok}</b> ok and <b>{failed}</b> failed trials from {} host{} ({}), {} to {}; sampler {}.</p>",
-        escape(&data.study),
-        hosts.len(),
-        if hosts.len() == 1 { "" } else { "s" },
-        escape(&hosts.into_iter().collect::<Vec<_>>().join(", ")),
-        escape(first),
-        escape(last),
-        escape(&samplers.into_iter().collect::<Vec<_>>().join(", ")),
-    )
-}
-
-fn top_table(top: &[Entry]) -> String {
-    let mut out = String::from(
-        "<table><tr><th>rank</th><th>hyper_id</th><th>gamma</th><th>C</th><th>epsilon</th><th>cv_r2</th><th>test R^2</th></tr>",
-    );
-    for (i, e) in top.iter().take(10).enumerate() {
-        let cv = e.cv_r2.map_or("-".to_string(), |v| format!("{v:.6}"));
-        let _ = write!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{:.6}</td><td>{:.6}</td><td>{:.6}</td><td>{cv}</td><td>{:.6}</td></tr>",
-            i + 1,
-            e.hyper_id,
-            e.gamma,
-            e.c,
-            e.epsilon,
-            e.test_r2
-        );
-    }
-    out.push_str("</table>");
-    out
-}
-
-/// The whole page.
-pub fn render(data: &ReportData) -> Result<String, String> {
-    let mut html = String::from(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/><title>svr-etl report</title><style>body{font-family:sans-serif;margin:24px;max-width:1000px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}.row{display:flex;flex-wrap:wrap;gap:8px}</style></head><body>\n<h1>svr-etl report</h1>\n",
-    );
-    html.push_str(&summary(data));
-    if let Some(best) = data.top.first() {
-        let _ = write!(
-            html,
-            "<p>Best trial: <b>{}</b> (gamma {}, C {}, epsilon {}): cv_r2 {}, test R^2 {:.6}.</p>",
-            best.hyper_id,
-            best.gamma,
-            best.c,
-            best.epsilon,
-            best.cv_r2.map_or("-".to_string(), |v| format!("{v:.6}")),
-            best.test_r2
-        );
-    }
-    html.push_str("<h2>Top 10</h2>\n");
-    html.push_str(&top_table(&data.top));
-    html.push_str("\n<h2>Search</h2>\n");
-    html.push_str(&progress_chart(&data.trials)?);
-    html.push_str(&landscape_chart(&data.trials)?);
-    html.push_str("\n<h2>Each parameter (blue cv_r2, orange test R^2)</h2>\n<div class=\"row\">");
-    html.push_str(&parameter_chart(&data.trials, "gamma", |r| r.gamma)?);
-    html.push_str(&parameter_chart(&data.trials, "C", |r| r.c)?);
-    html.push_str(&parameter_chart(&data.trials, "epsilon", |r| r.epsilon)?);
-    html.push_str("</div>\n</body></html>\n");
-    Ok(html)
 }
 
 #[cfg(test)]
