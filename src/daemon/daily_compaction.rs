@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use tokio::task::JoinError;
 use tokio::time::Instant;
 
-use super::{Daemon, Step};
+use super::{stats, Daemon, Step};
 use crate::compaction::{days_to_compact, CompactionSettings, Compactor};
 use crate::error::error_chain;
 use crate::sink::keys::day_of;
@@ -60,13 +60,19 @@ impl Daemon {
     pub(super) fn on_compaction_done(&mut self, tally: Result<CompactionTally, JoinError>) -> Step {
         self.compaction = None;
         let tally = tally.unwrap_or_else(|e| {
-            tracing::error!(error = %e, "compaction crashed");
+            tracing::error!(error = %e, "compaction crashed: {e}");
             CompactionTally {
                 failed: 1,
                 ..CompactionTally::default()
             }
         });
         self.late_days.extend(tally.late_left);
+        self.stats.last_compaction = Some(stats::LastCompaction {
+            at: (self.clock)(),
+            compacted: tally.compacted,
+            failed: tally.failed,
+        });
+        self.notifier.status(&self.stats.status_line());
         Step::CompactionFinished {
             days: tally.days,
             compacted: tally.compacted,
@@ -122,7 +128,8 @@ impl Run {
         {
             Ok(days) => days.into_iter().collect(),
             Err(e) => {
-                tracing::warn!(error = %error_chain(&e), "compaction: listing the days failed; the next daily run tries again");
+                let error = error_chain(&e);
+                tracing::warn!(error = %error, "compaction: listing the days failed ({error}); the next daily run tries again");
                 tally.failed = 1;
                 tally.late_left = self.late.into_iter().collect();
                 return tally;
@@ -135,14 +142,15 @@ impl Run {
                 Ok(outcome) if outcome.nothing_new() => tracing::debug!("{outcome}"),
                 Ok(outcome) => {
                     tally.compacted += 1;
-                    tracing::info!(day = %day, "{outcome}");
+                    tracing::info!(day = %day, "compaction: {outcome}");
                 }
                 Err(e) => {
                     tally.failed += 1;
                     if self.late.contains(&day) {
                         tally.late_left.push(day);
                     }
-                    tracing::warn!(day = %day, error = %error_chain(&e), "compaction failed; the next daily run tries again");
+                    let error = error_chain(&e);
+                    tracing::warn!(day = %day, error = %error, "compaction of {day} failed ({error}); the next daily run tries again");
                 }
             }
         }
@@ -150,7 +158,10 @@ impl Run {
             days = tally.days,
             compacted = tally.compacted,
             failed = tally.failed,
-            "daily compaction done"
+            "daily compaction done: {} days looked at, {} with new parts, {} failed",
+            tally.days,
+            tally.compacted,
+            tally.failed
         );
         tally
     }
