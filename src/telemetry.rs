@@ -1,7 +1,9 @@
 //! Logging: tracing to journald under systemd, readable lines on stderr elsewhere.
 //!
 //! Under systemd (JOURNAL_STREAM set and the journal reachable) events go to
-//! journald with their fields as journal fields (HYPER_ID, TEST_R2, ...). The level
+//! journald with their fields as journal fields (HYPER_ID, TEST_R2, ...). Elsewhere a
+//! line is the message alone: every message carries its values in words, so the
+//! fields would print each value twice. The level
 //! comes from the config, RUST_LOG taking precedence, and can change at run time
 //! through the returned [`LogHandle`].
 
@@ -31,7 +33,7 @@ impl LogHandle {
             return;
         };
         if let Err(e) = handle.reload(level_filter(level.as_str())) {
-            tracing::warn!(error = %e, "keeping the log level");
+            tracing::warn!(error = %e, "keeping the log level: {e}");
         }
     }
 }
@@ -65,6 +67,12 @@ pub fn init(level: &LogLevel) -> LogHandle {
         None => registry
             .with(
                 tracing_subscriber::fmt::layer()
+                    .fmt_fields(tracing_subscriber::fmt::format::debug_fn(
+                        |out, field, value| match field.name() {
+                            "message" => write!(out, "{value:?}"),
+                            _ => Ok(()),
+                        },
+                    ))
                     .with_writer(std::io::stderr)
                     .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                     .with_target(false),
@@ -85,7 +93,11 @@ pub fn log_panics() {
             .name()
             .unwrap_or("unnamed")
             .to_string();
-        tracing::error!(%location, %thread, %backtrace, "panic: {message}");
+        let trace = match backtrace.status() {
+            std::backtrace::BacktraceStatus::Captured => format!("\n{backtrace}"),
+            _ => String::new(),
+        };
+        tracing::error!(%location, %thread, %backtrace, "panic in thread {thread} at {location}: {message}{trace}");
     }));
 }
 

@@ -260,18 +260,21 @@ fn sighup_to_thirty_broken_configs_keeps_the_running_one() {
     });
     // Thirty from across the corpus that check-config refuses.
     let probe = tempfile::tempdir().unwrap();
-    let broken: Vec<String> = corpus()
+    // Each with the error check-config gives, which the refusal must give too.
+    let broken: Vec<(String, String)> = corpus()
         .into_iter()
         .step_by(5)
-        .map(|(text, _)| text)
-        .filter(|text| {
-            std::fs::write(probe.path().join("c.toml"), text).unwrap();
-            check_config(probe.path()).status.code() == Some(78)
+        .filter_map(|(text, _)| {
+            std::fs::write(probe.path().join("c.toml"), &text).unwrap();
+            let out = check_config(probe.path());
+            let error = String::from_utf8_lossy(&out.stderr);
+            let error = error.trim().strip_prefix("error: ")?.to_string();
+            (out.status.code() == Some(78)).then_some((text, error))
         })
         .take(30)
         .collect();
     assert_eq!(broken.len(), 30);
-    for (i, text) in broken.iter().enumerate() {
+    for (i, (text, _)) in broken.iter().enumerate() {
         std::fs::write(dir.path().join("c.toml"), text).unwrap();
         kill(Pid::from_raw(child.id() as i32), Signal::SIGHUP).unwrap();
         let waited = Instant::now();
@@ -283,6 +286,21 @@ fn sighup_to_thirty_broken_configs_keeps_the_running_one() {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+    // Each refusal says why on its own line, as check-config does: the file, the key
+    // or line, and the reason.
+    let refusals: Vec<String> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("config reload refused"))
+        .cloned()
+        .collect();
+    for ((_, error), line) in broken.iter().zip(&refusals) {
+        assert!(
+            line.contains(error.as_str()),
+            "{line}\nshould name: {error}"
+        );
     }
     let trials = count("trial ok");
     wait_for(Duration::from_secs(30), "trials after the reloads", || {

@@ -39,7 +39,7 @@ pub async fn run(settings: Settings, args: CompactArgs) -> Result<(), AppError> 
         match compactor.compact_day(sink.as_ref(), day).await {
             Ok(outcome) => print(&format!("{outcome}\n"))?,
             Err(e) if failed.is_none() => failed = Some(e),
-            Err(e) => tracing::error!(day = %day, error = %e, "compacting"),
+            Err(e) => tracing::error!(day = %day, error = %e, "compacting {day}: {e}"),
         }
     }
     failed.map_or(Ok(()), |e| Err(e.into()))

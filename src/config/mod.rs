@@ -313,6 +313,22 @@ impl Settings {
         }
         keys
     }
+
+    /// Each key that differs between `self` and `other`, with its old and new value as
+    /// the config file writes them: `schedule.trials_per_run 1 -> 2`.
+    pub fn describe_changes(&self, other: &Settings) -> Vec<String> {
+        let (a, b) = (self.to_toml(), other.to_toml());
+        let value = |tree: &toml::Table, key: &str| {
+            let (section, key) = key.split_once('.').unwrap_or((key, ""));
+            tree.get(section)
+                .and_then(|s| s.get(key))
+                .map_or("(unset)".to_string(), |v| v.to_string())
+        };
+        self.changed_keys(other)
+            .into_iter()
+            .map(|key| format!("{key} {} -> {}", value(&a, &key), value(&b, &key)))
+            .collect()
+    }
 }
 
 impl fmt::Display for Settings {

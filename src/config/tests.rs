@@ -133,6 +133,16 @@ fn changed_keys_name_what_a_reload_changes() {
 }
 
 #[test]
+fn a_reload_describes_each_change_with_its_old_and_new_value() {
+    let a = Settings::load(None).unwrap();
+    let b = load_str("[schedule]\ntrials_per_run = 2\n[search]\nseed = 3\n").unwrap();
+    assert_eq!(
+        a.describe_changes(&b),
+        ["schedule.trials_per_run 1 -> 2", "search.seed (unset) -> 3"]
+    );
+}
+
+#[test]
 fn a_missing_file_is_named() {
     let err = Settings::load(Some(Path::new("/nonexistent/svr.toml")))
         .unwrap_err()

@@ -24,7 +24,8 @@ impl Daemon {
         if let Some(mut run) = self.run.take() {
             tracing::info!(
                 grace_secs = grace.as_secs_f64(),
-                "waiting for the run in flight"
+                "waiting up to {}s for the run in flight",
+                grace.as_secs_f64()
             );
             match self.wait(&mut run, deadline).await {
                 Some(finished) => {
@@ -43,7 +44,8 @@ impl Daemon {
             }
         }
         self.drain_outbox(deadline).await;
-        tracing::info!(status = %self.stats.status_line(), "stopped");
+        let status = self.stats.status_line();
+        tracing::info!(status = %status, "stopped: {status}");
         self.stats
     }
 
@@ -54,10 +56,8 @@ impl Daemon {
                 Some(task) => task,
                 None if self.outbox.is_empty() => return,
                 None => {
-                    tracing::info!(
-                        queued = self.outbox.len(),
-                        "writing queued trials before exit"
-                    );
+                    let queued = self.outbox.len();
+                    tracing::info!(queued, "writing {queued} queued trials before exit");
                     tokio::spawn(flush(self.outbox.take(), self.run_cancel.clone()))
                 }
             };
@@ -82,9 +82,10 @@ impl Daemon {
             }
         }
         if !self.outbox.is_empty() {
+            let lost = self.outbox.len();
             tracing::error!(
-                lost = self.outbox.len(),
-                "queued trials not written within the grace period"
+                lost,
+                "{lost} queued trials not written within the grace period: lost"
             );
         }
     }

@@ -174,7 +174,8 @@ impl Daemon {
         )
         .await?;
         if published {
-            tracing::info!(location = %pipeline.sink().location(""), "data set published");
+            let location = pipeline.sink().location("");
+            tracing::info!(location = %location, "data set published to {location}");
         }
         clean_up_after_crashes(&pipeline, settings.sink().upload_timeout()).await;
         let watchdog = inputs
@@ -208,14 +209,32 @@ impl Daemon {
             late_days: BTreeSet::new(),
         };
         daemon.schedule_compaction();
-        tracing::info!(
-            schedule = %daemon.settings.schedule().schedule(),
-            trials_per_run = daemon.settings.schedule().trials_per_run.get(),
-            sink = %daemon.settings.sink().url,
-            "started"
-        );
+        daemon.log_start();
         daemon.notifier.ready(&daemon.stats.status_line());
         Ok(daemon)
+    }
+
+    /// The start line: what runs where, on what, in words and as fields.
+    fn log_start(&self) {
+        let settings = &self.settings;
+        let schedule = settings.schedule().schedule();
+        let trials_per_run = settings.schedule().trials_per_run.get();
+        let sampler = settings.search().sampler.name();
+        let engine = settings.solver().engine.name();
+        let cores = crate::trial::cores();
+        let sink = &settings.sink().url;
+        let version = env!("CARGO_PKG_VERSION");
+        tracing::info!(
+            %schedule,
+            trials_per_run,
+            sampler,
+            engine,
+            cores,
+            %sink,
+            version,
+            "started on {sink}: schedule {schedule}, {trials_per_run} trials a run, \
+             sampler {sampler}, engine {engine}, {cores} cores, svr-etl {version}"
+        );
     }
 
     pub fn stats(&self) -> &Stats {
@@ -271,7 +290,8 @@ impl Daemon {
             self.stats.ticks_skipped += 1;
             tracing::warn!(
                 skipped = self.stats.ticks_skipped,
-                "tick skipped: the previous run is still going"
+                "tick skipped: the previous run is still going ({} skipped so far)",
+                self.stats.ticks_skipped
             );
             return Step::TickSkipped {
                 skipped: self.stats.ticks_skipped,
@@ -305,7 +325,7 @@ impl Daemon {
             Err(e) => {
                 let trials = self.settings.schedule().trials_per_run.get();
                 self.stats.trials_failed += trials as u64;
-                tracing::error!(error = %e, "run crashed");
+                tracing::error!(error = %e, "run crashed: {e}");
                 Step::RunFinished {
                     ok: 0,
                     failed: trials,
@@ -328,9 +348,13 @@ async fn clean_up_after_crashes(pipeline: &Pipeline, upload_timeout: Duration) {
         Ok(Ok(removed)) => tracing::info!(
             removed,
             location = %sink.location(""),
-            "removed what writes cut short by an earlier crash left behind"
+            "removed {removed} objects that writes cut short by an earlier crash left in {}",
+            sink.location("")
         ),
-        Ok(Err(e)) => tracing::warn!(error = %error_chain(&e), "cleaning up after earlier crashes"),
+        Ok(Err(e)) => {
+            let error = error_chain(&e);
+            tracing::warn!(error = %error, "cleaning up after earlier crashes: {error}")
+        }
         Err(_) => tracing::warn!("cleaning up after earlier crashes: no answer in time"),
     }
 }
@@ -344,17 +368,27 @@ async fn run_trials(
 ) -> Vec<TrialReport> {
     let parallel = 2 * crate::trial::cores();
     let started = WallInstant::now();
-    tracing::info!(trials = draws.len(), "run started");
+    let trials = draws.len();
+    tracing::info!(trials, "run started: {trials} trials");
     let reports: Vec<TrialReport> = futures::stream::iter(draws)
         .map(|draw| pipeline.run_trial(draw, &cancel))
         .buffer_unordered(parallel)
         .collect()
         .await;
+    let queued = reports.iter().filter(|r| r.unwritten.is_some()).count();
+    let ok = reports.iter().filter(|r| r.is_ok()).count();
+    let failed = reports
+        .iter()
+        .filter(|r| !r.is_ok() && r.unwritten.is_none())
+        .count();
+    let ms = started.elapsed().as_secs_f64() * 1e3;
     tracing::info!(
-        trials = reports.len(),
-        failed = reports.iter().filter(|r| !r.is_ok()).count(),
-        ms = started.elapsed().as_secs_f64() * 1e3,
-        "run finished"
+        trials,
+        ok,
+        failed,
+        queued,
+        ms,
+        "run finished: {trials} trials, {ok} ok, {failed} failed, {queued} queued for the sink, in {ms:.0} ms"
     );
     reports
 }

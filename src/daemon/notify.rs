@@ -25,7 +25,7 @@ pub struct SdNotify;
 impl SdNotify {
     fn send(&self, states: &[NotifyState]) {
         if let Err(e) = sd_notify::notify(states) {
-            tracing::warn!(error = %e, "notifying systemd");
+            tracing::warn!(error = %e, "notifying systemd: {e}");
         }
     }
 }
@@ -47,7 +47,7 @@ impl Notify for SdNotify {
     fn reloading(&self) {
         match NotifyState::monotonic_usec_now() {
             Ok(now) => self.send(&[NotifyState::Reloading, now]),
-            Err(e) => tracing::warn!(error = %e, "reading the monotonic clock"),
+            Err(e) => tracing::warn!(error = %e, "reading the monotonic clock: {e}"),
         }
     }
 

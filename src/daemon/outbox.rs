@@ -110,10 +110,12 @@ impl Outbox {
             };
             self.bytes -= oldest.size();
             self.dropped += 1;
+            let hyper_id = oldest.record().hyper_id.get();
             tracing::error!(
-                hyper_id = oldest.record().hyper_id.get(),
+                hyper_id,
                 dropped = self.dropped,
-                "retry queue full: trial dropped unwritten"
+                "retry queue full: trial {hyper_id} dropped unwritten ({} dropped so far)",
+                self.dropped
             );
         }
     }
@@ -164,7 +166,7 @@ impl Daemon {
     pub(super) fn start_flush(&mut self) -> Step {
         let items = self.outbox.take();
         let queued = items.len();
-        tracing::info!(queued, "writing queued trials");
+        tracing::info!(queued, "writing {queued} queued trials");
         self.flush = Some(tokio::spawn(flush(items, self.run_cancel.clone())));
         Step::FlushStarted { queued }
     }
@@ -178,7 +180,7 @@ impl Daemon {
                 (delivered.len(), left)
             }
             Err(e) => {
-                tracing::error!(error = %e, "the flush of queued trials crashed");
+                tracing::error!(error = %e, "the flush of queued trials crashed: {e}");
                 (0, VecDeque::new())
             }
         };

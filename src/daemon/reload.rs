@@ -96,18 +96,19 @@ impl Daemon {
             Err(e) => Err(format!("the reload task failed: {e}")),
         };
         let step = match outcome {
-            Ok(changed) => {
+            Ok((changed, described)) => {
                 if changed.is_empty() {
                     tracing::info!("config reloaded: nothing changed");
                 } else {
-                    tracing::info!(changed = %changed.join(", "), "config reloaded");
+                    let described = described.join(", ");
+                    tracing::info!(changed = %changed.join(", "), "config reloaded: {described}");
                 }
                 Step::Reloaded { changed }
             }
             Err(error) => {
                 tracing::error!(
                     error = %error,
-                    "config reload refused; the running config stays in force"
+                    "config reload refused ({error}); the running config stays in force"
                 );
                 Step::ReloadRefused { error }
             }
@@ -121,7 +122,9 @@ impl Daemon {
 
     /// Switches to the prepared settings in one step; the run in flight, if any, ends
     /// on the pipeline it started with.
-    async fn apply(&mut self, prepared: Prepared) -> Result<Vec<String>, String> {
+    /// Switches to the prepared settings; the keys that changed, and each change in
+    /// words.
+    async fn apply(&mut self, prepared: Prepared) -> Result<(Vec<String>, Vec<String>), String> {
         let new = prepared.settings;
         let schedule = new.schedule().schedule();
         if schedule != self.settings.schedule().schedule() {
@@ -138,10 +141,11 @@ impl Daemon {
         }
         self.log.set_level(new.log_level());
         let compaction_changed = new.compaction() != self.settings.compaction();
+        let described = self.settings.describe_changes(&new);
         self.settings = new;
         if compaction_changed {
             self.schedule_compaction();
         }
-        Ok(prepared.changed)
+        Ok((prepared.changed, described))
     }
 }

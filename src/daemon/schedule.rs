@@ -77,7 +77,7 @@ impl Ticks for CronTicker {
 
     async fn shutdown(&mut self) {
         if let Err(e) = self.scheduler.shutdown().await {
-            tracing::warn!(error = %e, "stopping the scheduler");
+            tracing::warn!(error = %e, "stopping the scheduler: {e}");
         }
     }
 }

@@ -20,7 +20,7 @@ pub fn listen(shutdown: CancellationToken) -> std::io::Result<mpsc::Receiver<()>
                     let _ = reload_tx.try_send(());
                 }
                 _ => {
-                    tracing::info!(signal, "stopping: no new runs");
+                    tracing::info!(signal, "stopping: no new runs (signal {signal})");
                     shutdown.cancel();
                 }
             }

@@ -190,6 +190,16 @@ pub enum SamplerKind {
     Tpe,
 }
 
+impl SamplerKind {
+    /// The name the config file uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            SamplerKind::Random => "random",
+            SamplerKind::Tpe => "tpe",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

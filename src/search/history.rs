@@ -150,7 +150,7 @@ impl StudyHistory {
                     Err(ReadError::Sink(e)) => return Err(ReadError::Sink(e)),
                     Err(e) => {
                         self.unreadable += 1;
-                        tracing::warn!(error = %e, "a compacted part the sampler cannot read is left out");
+                        tracing::warn!(error = %e, "a compacted part the sampler cannot read is left out: {e}");
                     }
                 }
                 self.parts_read.insert(key.clone());
@@ -190,7 +190,7 @@ impl StudyHistory {
                 Err(ReadError::Sink(e)) => return Err(ReadError::Sink(e)),
                 Err(e @ ReadError::Unreadable { .. }) => {
                     self.unreadable += 1;
-                    tracing::warn!(error = %e, "a hyper record the sampler cannot read is left out");
+                    tracing::warn!(error = %e, "a hyper record the sampler cannot read is left out: {e}");
                     if let Some(id) = hyper_id_of(&key) {
                         self.seen.insert(id);
                     }
@@ -231,7 +231,7 @@ impl StudyHistory {
             if stale && clean {
                 // Its host stopped before it could remove it.
                 if let Err(e) = sink.delete(&key).await {
-                    tracing::warn!(error = %e, "a stale marker could not be removed");
+                    tracing::warn!(error = %e, "a stale marker could not be removed: {e}");
                 }
             }
             if !stale && !self.own.contains_key(&id) && !self.seen.contains(&id) {

@@ -95,8 +95,8 @@ impl Searcher {
         tokio::select! {
             done = tokio::time::timeout(timeout, refresh) => match done {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "the study history could not be refreshed; the sampler goes on with what it has"),
-                Err(_) => tracing::warn!(after_secs = timeout.as_secs_f64(), "the study history took too long to refresh; the sampler goes on with what it has"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "the study history could not be refreshed ({e}); the sampler goes on with what it has"),
+                Err(_) => tracing::warn!(after_secs = timeout.as_secs_f64(), "the study history took longer than {}s to refresh; the sampler goes on with what it has", timeout.as_secs_f64()),
             },
             _ = cancel.cancelled() => {}
         }

@@ -82,7 +82,7 @@ impl Pipeline {
         let Some(key) = marker else { return };
         let empty: crate::sink::BodyWriter = Box::new(|_| Ok(()));
         if let Err(e) = self.sink.create(key, empty, &self.deadline(cancel)).await {
-            tracing::debug!(error = %e, "the marker of a trial in flight was not written");
+            tracing::debug!(error = %e, "the marker of a trial in flight was not written: {e}");
         }
     }
 
@@ -95,7 +95,7 @@ impl Pipeline {
             _ = cancel.cancelled() => None,
         };
         if !matches!(removed, Some(Ok(()))) {
-            tracing::debug!(key, "the marker of a finished trial was not removed");
+            tracing::debug!(key, "the marker of a finished trial was not removed: {key}");
         }
     }
 }

@@ -78,8 +78,9 @@ impl TrialReport {
         }
         match (self.failure(), &self.hyper) {
             (None, Some(hyper)) => format!(
-                "trial ok {} test_r2={:.6} train_r2={:.6} {params} fit {:.0} ms, upload {:.0} ms, {} bytes -> {}",
+                "trial ok {} {}test_r2={:.6} train_r2={:.6} {params} fit {:.0} ms, upload {:.0} ms, {} bytes -> {}",
                 r.hyper_id,
+                r.cv_r2.map_or(String::new(), |cv| format!("cv_r2={cv:.6} ")),
                 r.test_r2.unwrap_or(f64::NAN),
                 r.train_r2.unwrap_or(f64::NAN),
                 r.fit_ms.unwrap_or(f64::NAN),
@@ -109,6 +110,7 @@ macro_rules! trial_event {
             c = r.c,
             epsilon = r.epsilon,
             test_r2 = r.test_r2,
+            cv_r2 = r.cv_r2,
             fit_ms = r.fit_ms,
             upload_ms = report.upload_ms,
             bytes = report.bytes(),

@@ -231,11 +231,12 @@ impl S3Sink {
         };
         // The object never became visible either way; a bucket lifecycle rule
         // (see the README) removes what an abort could not.
+        let location = self.location(key);
         tracing::warn!(
-            location = %self.location(key),
+            location = %location,
             upload_id,
             error,
-            "could not abort the multipart upload"
+            "could not abort the multipart upload {upload_id} of {location}: {error}"
         );
     }
 }

@@ -12,6 +12,16 @@ pub enum Engine {
     LinfaSvm,
 }
 
+impl Engine {
+    /// The name the config file uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Exact => "exact",
+            Engine::LinfaSvm => "linfa-svm",
+        }
+    }
+}
+
 /// `[solver]`: how the SMO solver runs.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
