@@ -185,6 +185,18 @@ impl Daemon {
             }
         };
         let still = left.len();
+        if written > 0 {
+            tracing::info!(
+                written,
+                queued = still,
+                "the sink answers again: {written} queued trials written, {still} still queued"
+            );
+        } else if still > 0 {
+            tracing::warn!(
+                queued = still,
+                "the sink still does not answer: {still} trials queued"
+            );
+        }
         self.outbox.restore(left);
         self.stats.queued = self.outbox.len();
         self.stats.dropped = self.outbox.dropped();
