@@ -101,11 +101,7 @@ pub fn log_panics() {
     }));
 }
 
-/// The config's level, with the scheduler's own start-up chatter kept at warnings.
+/// The config's level.
 fn level_filter(level: &str) -> EnvFilter {
-    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
-    match "tokio_cron_scheduler=warn".parse() {
-        Ok(quiet) if !level.contains("tokio_cron_scheduler") => filter.add_directive(quiet),
-        _ => filter,
-    }
+    EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"))
 }

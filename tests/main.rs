@@ -18,5 +18,6 @@ mod journal;
 mod layers;
 mod report;
 mod s3;
+mod schedule_dst;
 mod search;
 mod systemd;

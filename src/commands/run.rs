@@ -31,9 +31,7 @@ pub async fn run(
     let shutdown = CancellationToken::new();
     let reloads = signals::listen(shutdown.clone())
         .map_err(|e| AppError::Startup(format!("installing signal handlers: {e}")))?;
-    let ticks = CronTicker::start(&settings.schedule().schedule())
-        .await
-        .map_err(|e| AppError::Startup(format!("starting the scheduler: {e}")))?;
+    let ticks = CronTicker::start(&settings.schedule().schedule());
     let inputs = DaemonInputs {
         config_path,
         clock: system_clock(),

@@ -1,11 +1,18 @@
 //! When runs happen: the tick sources. [`Ticks`] is what the daemon waits on;
-//! [`CronTicker`] is the real one, on tokio-cron-scheduler, ticking on a
-//! [`CronSchedule`]. What a tick does is the daemon's business.
+//! [`CronTicker`] is the real one, ticking on a [`CronSchedule`]. What a tick does is
+//! the daemon's business.
+//!
+//! Each tick is computed in the schedule's zone when the one before it has fired, so
+//! a zone's offset may change between ticks (daylight saving) and local time is kept.
+//! A time the zone skips runs right after the change; a time it repeats runs once
+//! (croner's reading of the expression, as cronie runs jobs). tokio-cron-scheduler,
+//! used before, fixed the zone's offset when a job was added, an hour off after each
+//! change until the next reload.
 
 use async_trait::async_trait;
+use chrono::Utc;
 use tokio::sync::mpsc;
-use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
-use uuid::Uuid;
+use tokio::task::JoinHandle;
 
 pub use crate::model::cron::{CronExpr, CronSchedule};
 
@@ -23,38 +30,46 @@ pub trait Ticks: Send {
     async fn shutdown(&mut self);
 }
 
-/// Ticks on a cron schedule, through tokio-cron-scheduler.
+/// Ticks on a cron schedule, in its zone.
 pub struct CronTicker {
-    scheduler: JobScheduler,
-    job: Uuid,
+    task: JoinHandle<()>,
     tx: mpsc::Sender<()>,
     rx: mpsc::Receiver<()>,
 }
 
+/// The longest sleep between two looks at the wall clock, so that a step of the clock
+/// (NTP, a suspended instance) moves the next tick with it.
+const LOOK_AGAIN: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl CronTicker {
-    pub async fn start(schedule: &CronSchedule) -> Result<CronTicker, JobSchedulerError> {
+    pub fn start(schedule: &CronSchedule) -> CronTicker {
         // One slot: a tick the daemon has not taken yet absorbs the next one.
         let (tx, rx) = mpsc::channel(1);
-        let scheduler = JobScheduler::new().await?;
-        let job = scheduler.add(Self::job(schedule, tx.clone())?).await?;
-        scheduler.start().await?;
-        Ok(CronTicker {
-            scheduler,
-            job,
+        CronTicker {
+            task: tokio::spawn(tick_on(schedule.clone(), tx.clone())),
             tx,
             rx,
-        })
+        }
     }
+}
 
-    fn job(schedule: &CronSchedule, ticks: mpsc::Sender<()>) -> Result<Job, JobSchedulerError> {
-        Job::new_async_tz(schedule.expr(), schedule.timezone(), move |_, _| {
-            let ticks = ticks.clone();
-            Box::pin(async move {
-                // A full channel means the daemon has not taken the previous tick yet;
-                // dropping this one is the same as skipping it.
-                let _ = ticks.try_send(());
-            })
-        })
+/// Sends a tick at each time `schedule` names, until the receiver is gone.
+async fn tick_on(schedule: CronSchedule, ticks: mpsc::Sender<()>) {
+    let mut after = Utc::now();
+    while let Some(next) = schedule.next_after(after) {
+        loop {
+            let left = (next - Utc::now()).to_std().unwrap_or_default();
+            if left.is_zero() {
+                break;
+            }
+            tokio::time::sleep(left.min(LOOK_AGAIN)).await;
+        }
+        // A full channel means the daemon has not taken the previous tick yet;
+        // dropping this one is the same as skipping it.
+        if let Err(mpsc::error::TrySendError::Closed(())) = ticks.try_send(()) {
+            return;
+        }
+        after = next;
     }
 }
 
@@ -65,19 +80,12 @@ impl Ticks for CronTicker {
     }
 
     async fn reschedule(&mut self, schedule: &CronSchedule) -> Result<(), String> {
-        let job = Self::job(schedule, self.tx.clone()).map_err(|e| e.to_string())?;
-        let id = self.scheduler.add(job).await.map_err(|e| e.to_string())?;
-        self.scheduler
-            .remove(&self.job)
-            .await
-            .map_err(|e| e.to_string())?;
-        self.job = id;
+        self.task.abort();
+        self.task = tokio::spawn(tick_on(schedule.clone(), self.tx.clone()));
         Ok(())
     }
 
     async fn shutdown(&mut self) {
-        if let Err(e) = self.scheduler.shutdown().await {
-            tracing::warn!(error = %e, "stopping the scheduler: {e}");
-        }
+        self.task.abort();
     }
 }
