@@ -23,11 +23,17 @@ pub fn svr_etl(cwd: &Path) -> Command {
 /// [`svr_etl`] with its clock starting at `when` (UTC, as `faketime` reads it) and
 /// running on from there.
 pub fn svr_etl_at(cwd: &Path, when: &str) -> Command {
+    svr_etl_faked(cwd, &[when])
+}
+
+/// [`svr_etl`] under `faketime` with `args` before the program (`["-f", "@... x3600"]`
+/// speeds the clock). faketime runs it as a child and passes no signal on.
+pub fn svr_etl_faked(cwd: &Path, args: &[&str]) -> Command {
     let plain = svr_etl(cwd);
     let mut cmd = Command::new("faketime");
     cmd.current_dir(cwd)
         .env("TZ", "UTC")
-        .arg(when)
+        .args(args)
         .arg(plain.get_program());
     for (key, value) in plain.get_envs() {
         match value {

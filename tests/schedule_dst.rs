@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::helper::svr_etl;
+use crate::helper::svr_etl_faked;
 
 /// One daemon: its zone, the UTC time its clock starts at, and the UTC instants its
 /// runs must start at, in order.
@@ -85,20 +85,8 @@ fn run_case(case: &Case, dir: &std::path::Path) -> (Vec<DateTime<Utc>>, String) 
         case.zone
     );
     std::fs::write(dir.join("c.toml"), config).unwrap();
-    let plain = svr_etl(dir);
-    let mut cmd = Command::new("faketime");
-    cmd.current_dir(dir)
-        .env("TZ", "UTC")
-        .args(["-f", &format!("@{} x3600", case.start)])
-        .arg(plain.get_program())
-        .args(["run", "--config", "c.toml"]);
-    for (key, value) in plain.get_envs() {
-        match value {
-            Some(v) => cmd.env(key, v),
-            None => cmd.env_remove(key),
-        };
-    }
-    let mut child = cmd
+    let mut child = svr_etl_faked(dir, &["-f", &format!("@{} x3600", case.start)])
+        .args(["run", "--config", "c.toml"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -118,7 +106,7 @@ fn run_case(case: &Case, dir: &std::path::Path) -> (Vec<DateTime<Utc>>, String) 
             break;
         }
     }
-    // faketime runs the daemon as its child and passes no signal on.
+    // The signal goes to the daemon, faketime's child.
     let daemon = Command::new("pgrep")
         .args(["-P", &child.id().to_string()])
         .output()
