@@ -82,7 +82,8 @@ ct systemctl enable --now svr-etl 2>/dev/null || fail "enable --now failed: $(jo
 journal | grep -q "started on file:///var/lib/.*svr-etl/svr-etl-output: schedule .* (UTC), 1 trials a run, sampler random, engine exact" ||
     fail "the start line: $(journal | grep started)"
 until_ok 30 logged "trial ok" || fail "no trial: $(journal | tail -5)"
-until_ok 30 sh -c "nsenter -t $(pid1) -a systemctl show -p StatusText --value svr-etl | grep -q 'best .* cv_r2='" ||
+best_by_cv() { status | grep -q 'best .* cv_r2='; }
+until_ok 30 best_by_cv ||
     fail "the status line: $(status)"
 [ -n "$(ct find /var/lib/private/svr-etl/svr-etl-output/hyper -name '*.json')" ] ||
     fail "no trial under /var/lib/private/svr-etl"
@@ -109,10 +110,10 @@ ct systemctl daemon-reload
 ct systemctl restart svr-etl
 frozen=$(main_pid)
 ct kill -STOP "$frozen"
-until_ok 30 sh -c "nsenter -t $(pid1) -a journalctl -u svr-etl --no-pager | grep -q 'Watchdog timeout'" ||
+until_ok 30 logged "Watchdog timeout" ||
     fail "no watchdog timeout"
-until_ok 30 sh -c "[ \"\$(nsenter -t $(pid1) -a systemctl is-active svr-etl)\" = active ] &&
-    [ \"\$(nsenter -t $(pid1) -a systemctl show -p MainPID --value svr-etl)\" != $frozen ]" ||
+restarted() { [ "$(ct systemctl is-active svr-etl)" = active ] && [ "$(main_pid)" != "$frozen" ]; }
+until_ok 30 restarted ||
     fail "not restarted after the watchdog"
 rm "$root/etc/systemd/system/svr-etl.service.d/watchdog.conf"
 
@@ -134,7 +135,8 @@ settle_secs = 6
 ct systemctl daemon-reload
 since=$(ct date '+%F %T')
 ct systemctl restart svr-etl
-until_ok 60 sh -c "nsenter -t $(pid1) -a journalctl -u svr-etl --no-pager --since '$since' | grep -c 'trial ok' | grep -qv '^[012]$'" ||
+three_trials() { (($(journal --since "$since" | grep -c 'trial ok') >= 3)); }
+until_ok 60 three_trials ||
     fail "fewer than 3 trials on S3: $(journal | tail -5)"
 until_ok 60 logged "compaction: $seeded" || fail "no compaction of $seeded: $(journal | grep -i compact | tail -3)"
 python3 - "$endpoint" "$seeded" <<'EOF' || fail "no Parquet part for $seeded in the bucket"
