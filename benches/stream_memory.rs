@@ -30,7 +30,7 @@ fn child(endpoint: &str, bucket: &str, total: usize, part: usize) {
         let settings = S3Settings::new("us-east-1", endpoint, true).unwrap();
         let sink = S3Sink::new(bucket.into(), "bench".into(), &settings, part).await;
         let id = HyperIdGenerator::new().next(chrono::Utc::now());
-        let body = Box::new(move |w: &mut dyn Write| {
+        let body = std::sync::Arc::new(move |w: &mut dyn Write| {
             // Fact records in batches, as a trial with millions of points would write them.
             let ids: Vec<i64> = (0..10_000).collect();
             let preds: Vec<f64> = ids.iter().map(|i| *i as f64 * 0.731).collect();

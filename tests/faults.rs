@@ -200,7 +200,7 @@ enum Moment {
 
 /// A data set whose fact objects span two 5 MiB parts: many test rows, few training
 /// rows, so fits stay fast.
-fn large_data_set(path: &std::path::Path, rows: usize) {
+pub fn large_data_set(path: &std::path::Path, rows: usize) {
     let mut text = String::new();
     for i in 0..rows {
         let x = i as f64 / rows as f64;

@@ -382,3 +382,73 @@ pub fn write_nan_model_data(path: &Path) {
         .collect();
     std::fs::write(path, rows).unwrap();
 }
+
+/// `tests/support/s3_faults.py` in front of a server on `target`: answers as S3 does
+/// when busy, racing, encrypting with KMS or on another clock, as [`FaultProxy::set`]
+/// says. Stopped on drop.
+pub struct FaultProxy {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl FaultProxy {
+    pub fn start(target: u16) -> FaultProxy {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/s3_faults.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(["--target", &target.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs the fault proxy");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("listening ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("the fault proxy said {line:?}"));
+        FaultProxy { child, port }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Replaces the faults (see the script's doc).
+    pub fn set(&self, faults: Value) {
+        self.control("POST", &faults.to_string());
+    }
+
+    /// Faults injected so far, by kind.
+    pub fn injected(&self, kind: &str) -> u64 {
+        let counts: Value = serde_json::from_str(&self.control("GET", "")).unwrap();
+        counts["injected"][kind].as_u64().unwrap_or(0)
+    }
+
+    fn control(&self, method: &str, body: &str) -> String {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            stream,
+            "{method} /__faults__ HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        body.to_string()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

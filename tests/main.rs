@@ -18,6 +18,7 @@ mod journal;
 mod layers;
 mod report;
 mod s3;
+mod s3_answers;
 mod schedule_dst;
 mod search;
 mod systemd;

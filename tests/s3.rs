@@ -24,8 +24,11 @@ async fn sink(moto: &Moto, bucket: &str, part_size: usize) -> S3Sink {
 }
 
 /// A body of `n` bytes of numbered lines; `hook` runs after each MiB written.
-fn lines(n: usize, hook: impl Fn(usize) -> std::io::Result<()> + Send + 'static) -> BodyWriter {
-    Box::new(move |w: &mut dyn Write| {
+fn lines(
+    n: usize,
+    hook: impl Fn(usize) -> std::io::Result<()> + Send + Sync + 'static,
+) -> BodyWriter {
+    std::sync::Arc::new(move |w: &mut dyn Write| {
         let mut written = 0;
         let mut i = 0u64;
         while written < n {

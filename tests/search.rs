@@ -115,7 +115,7 @@ fn hyper_line(id: HyperId, study: &str, status: &str, cv_r2: Option<f64>) -> Str
 }
 
 async fn put(sink: &LocalSink, key: &str, text: String) {
-    let body: BodyWriter = Box::new(move |w| w.write_all(text.as_bytes()));
+    let body: BodyWriter = std::sync::Arc::new(move |w| w.write_all(text.as_bytes()));
     sink.create(key, body, &Deadline::after(Duration::from_secs(5)))
         .await
         .unwrap();

@@ -215,7 +215,8 @@ impl Compactor {
                 timeout: self.upload_timeout,
                 cancel: self.cancel.clone(),
             };
-            let body = Box::new(move |out: &mut dyn std::io::Write| out.write_all(&bytes));
+            let body: crate::sink::BodyWriter =
+                std::sync::Arc::new(move |out: &mut dyn std::io::Write| out.write_all(&bytes));
             match sink.create(&key, body, &deadline).await {
                 Ok(w) => outcome.written.push(w.location),
                 Err(SinkError::Exists { .. }) => return Ok(false),

@@ -21,7 +21,7 @@ use crate::model::cron::{CronExpr, CronSchedule};
 use crate::model::params::SamplerKind;
 use crate::model::params::{SearchSpace, Within};
 use crate::model::values::{Bounded, DatabaseName, LogLevel, Seconds};
-use crate::sink::{S3Settings, SinkSettings, SinkUrl};
+use crate::sink::{Encryption, S3Settings, SinkSettings, SinkUrl};
 use crate::trial::trainer::{Engine, SolverSettings};
 use crate::trial::PipelineSettings;
 
@@ -173,6 +173,12 @@ impl Settings {
                     "must stay within [-6, 5] with solver.engine = \"linfa-svm\", whose fits cannot be stopped; got max {}",
                     self.search.c.get().max()
                 ),
+            ));
+        }
+        if self.s3.kms_key_id.get().is_some() && self.s3.sse != Encryption::Kms {
+            return Err((
+                "s3.kms_key_id",
+                "names a KMS key, which only s3.sse = \"aws:kms\" uses".into(),
             ));
         }
         if self.search.cv_folds.get() == 1 {

@@ -2,6 +2,7 @@
 //! out, and the plain bytes back whichever way an object was written, told by its key.
 
 use std::io::{self, Read, Write};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +20,7 @@ pub enum Compression {
 pub fn encode(compression: Compression, body: BodyWriter) -> BodyWriter {
     match compression {
         Compression::None => body,
-        Compression::Gzip => Box::new(move |out: &mut dyn Write| {
+        Compression::Gzip => Arc::new(move |out: &mut dyn Write| {
             let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());
             body(&mut gz)?;
             gz.finish()?;
@@ -47,7 +48,7 @@ mod tests {
     fn gzip_round_trips() {
         let body = encode(
             Compression::Gzip,
-            Box::new(|w: &mut dyn Write| w.write_all(b"{\"a\":1}\n")),
+            Arc::new(|w: &mut dyn Write| w.write_all(b"{\"a\":1}\n")),
         );
         let mut out = Vec::new();
         body(&mut out).unwrap();

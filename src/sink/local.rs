@@ -282,6 +282,7 @@ fn walk_files(dir: &Path, found: &mut dyn FnMut(PathBuf, &str)) -> io::Result<()
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::sync::Arc;
 
     fn sink() -> (tempfile::TempDir, LocalSink) {
         let dir = tempfile::tempdir().unwrap();
@@ -290,7 +291,7 @@ mod tests {
     }
 
     fn body(text: &'static str) -> BodyWriter {
-        Box::new(move |w: &mut dyn Write| w.write_all(text.as_bytes()))
+        Arc::new(move |w: &mut dyn Write| w.write_all(text.as_bytes()))
     }
 
     fn t() -> Deadline {
@@ -340,7 +341,7 @@ mod tests {
     #[tokio::test]
     async fn a_failing_body_leaves_nothing() {
         let (dir, sink) = sink();
-        let failing: BodyWriter = Box::new(|w: &mut dyn Write| {
+        let failing: BodyWriter = Arc::new(|w: &mut dyn Write| {
             w.write_all(b"half")?;
             Err(io::Error::other("serializer broke"))
         });

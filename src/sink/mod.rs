@@ -25,10 +25,11 @@ pub use keys::Layout;
 pub use local::LocalSink;
 #[cfg(feature = "s3")]
 pub use s3::S3Sink;
-pub use settings::{Endpoint, PartSize, S3Settings, SinkSettings, SinkUrl};
+pub use settings::{Encryption, Endpoint, PartSize, S3Settings, SinkSettings, SinkUrl};
 
-/// Writes an object's bytes; called once, on a blocking thread.
-pub type BodyWriter = Box<dyn FnOnce(&mut dyn Write) -> io::Result<()> + Send>;
+/// Writes an object's bytes, on a blocking thread. It writes the same bytes each time it
+/// is called: a sink that must start an object over (S3 after a conflict) calls it again.
+pub type BodyWriter = Arc<dyn Fn(&mut dyn Write) -> io::Result<()> + Send + Sync>;
 
 /// A failed sink operation; names the object.
 #[derive(Debug, thiserror::Error)]

@@ -195,6 +195,54 @@ pub struct S3Settings {
     pub region: Optional,
     pub endpoint_url: Endpoint,
     pub force_path_style: bool,
+    pub sse: Encryption,
+    pub kms_key_id: Optional,
+}
+
+/// Server-side encryption asked for on each write (`s3.sse`). A bucket's default
+/// encryption applies without it; it is for policies that require the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Encryption {
+    /// The bucket's default.
+    #[default]
+    BucketDefault,
+    /// SSE-S3, `AES256`.
+    S3Managed,
+    /// SSE-KMS, `aws:kms`: writes need kms:GenerateDataKey on the key, multipart
+    /// uploads kms:Decrypt too.
+    Kms,
+}
+
+impl Encryption {
+    /// The value of the `x-amz-server-side-encryption` header.
+    pub fn header(self) -> Option<&'static str> {
+        match self {
+            Encryption::BucketDefault => None,
+            Encryption::S3Managed => Some("AES256"),
+            Encryption::Kms => Some("aws:kms"),
+        }
+    }
+}
+
+impl TryFrom<String> for Encryption {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.trim() {
+            "" => Ok(Encryption::BucketDefault),
+            "AES256" => Ok(Encryption::S3Managed),
+            "aws:kms" => Ok(Encryption::Kms),
+            other => Err(format!(
+                "expected \"\" (the bucket's default), \"AES256\" or \"aws:kms\", got {other:?}"
+            )),
+        }
+    }
+}
+
+impl From<Encryption> for String {
+    fn from(e: Encryption) -> String {
+        e.header().unwrap_or_default().to_string()
+    }
 }
 
 impl S3Settings {
@@ -208,7 +256,15 @@ impl S3Settings {
             region: Optional::from(region.to_string()),
             endpoint_url: Endpoint::try_from(Optional::from(endpoint_url.to_string()))?,
             force_path_style,
+            ..S3Settings::default()
         })
+    }
+
+    /// The same settings asking for `sse` with `kms_key_id` (empty: the bucket's key).
+    pub fn with_encryption(mut self, sse: Encryption, kms_key_id: &str) -> S3Settings {
+        self.sse = sse;
+        self.kms_key_id = Optional::from(kms_key_id.to_string());
+        self
     }
 }
 

@@ -80,7 +80,7 @@ impl Pipeline {
     /// knowledge of it.
     pub(super) async fn announce(&self, marker: Option<&str>, cancel: &CancellationToken) {
         let Some(key) = marker else { return };
-        let empty: crate::sink::BodyWriter = Box::new(|_| Ok(()));
+        let empty: crate::sink::BodyWriter = std::sync::Arc::new(|_| Ok(()));
         if let Err(e) = self.sink.create(key, empty, &self.deadline(cancel)).await {
             tracing::debug!(error = %e, "the marker of a trial in flight was not written: {e}");
         }

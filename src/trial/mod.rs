@@ -334,7 +334,7 @@ impl Pipeline {
     ) -> Result<Written, SinkError> {
         let dataset = self.dataset().clone();
         let hyper_id = record.hyper_id;
-        let body = self.layout.encode(Box::new(move |w| {
+        let body = self.layout.encode(Arc::new(move |w| {
             records::write_facts(hyper_id, dataset.point_ids(), &predictions, w)
         }));
         let key = self.layout.fact_key(created, hyper_id);
@@ -348,7 +348,7 @@ impl Pipeline {
         cancel: &CancellationToken,
     ) -> Result<Written, SinkError> {
         let line = record.clone();
-        let body = self.layout.encode(Box::new(move |w| line.write_ndjson(w)));
+        let body = self.layout.encode(Arc::new(move |w| line.write_ndjson(w)));
         let key = self.layout.hyper_key(created, record.hyper_id);
         self.sink.create(&key, body, &self.deadline(cancel)).await
     }

@@ -31,7 +31,7 @@ pub(super) async fn publish_dataset(
     let key = layout.data_key();
     let ours = pipeline.dataset().clone();
     let dataset = ours.clone();
-    let body = layout.encode(Box::new(move |w| dataset.write_ndjson(w)));
+    let body = layout.encode(std::sync::Arc::new(move |w| dataset.write_ndjson(w)));
     let location = match sink.create(&key, body, deadline).await {
         Ok(_) => return Ok(true),
         Err(SinkError::Exists { location }) => location,

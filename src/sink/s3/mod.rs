@@ -6,25 +6,28 @@
 //! upload whose parts are sent as they fill, and which is aborted on any failure.
 //! Both carry `If-None-Match: *`, so an existing object is never replaced, and S3
 //! makes an object visible only once PutObject or CompleteMultipartUpload succeeds.
+//! Both carry the object's CRC64NVME checksum too, by which a retried write knows its
+//! own first attempt ([`identity`]).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use std::sync::Arc;
+
 use aws_sdk_s3::Client;
 use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
-use tokio::sync::mpsc;
 
+mod answers;
+mod identity;
 mod parts;
 mod upload;
 
-use parts::PartWriter;
-use upload::Stop;
+use identity::IdentityLog;
 
-use super::{BodyWriter, CountingWriter, Deadline, S3Settings, Sink, SinkError, Written};
+use super::{BodyWriter, Deadline, Encryption, S3Settings, Sink, SinkError, Written};
 
 /// Regions for stores that have none; S3-compatible servers accept any.
 const FALLBACK_REGION: &str = "us-east-1";
@@ -38,6 +41,9 @@ pub struct S3Sink {
     bucket: String,
     prefix: String,
     part_size: usize,
+    sse: Encryption,
+    kms_key_id: Option<String>,
+    identity: Arc<IdentityLog>,
 }
 
 impl S3Sink {
@@ -61,7 +67,11 @@ impl S3Sink {
                     .operation_attempt_timeout(Duration::from_secs(60))
                     .build(),
             )
-            .retry_config(RetryConfig::standard().with_max_attempts(4));
+            // Adaptive: S3's 503 SlowDown is about the rate of requests to a prefix,
+            // so every request of this client slows down, not only the one retried.
+            // Once a write's attempts run out, the daemon's retry queue backs off
+            // from 1 s to 30 s.
+            .retry_config(RetryConfig::adaptive().with_max_attempts(4));
         if let Some(region) = settings.region.get() {
             loader = loader.region(aws_config::Region::new(region.to_string()));
         } else if settings.endpoint_url.get().is_some() {
@@ -77,7 +87,8 @@ impl S3Sink {
                 RetryPartition::custom("svr-etl")
                     .token_bucket(TokenBucket::builder().refill_rate(1.0).build())
                     .build(),
-            );
+            )
+            .interceptor(answers::LogRetriedAnswers);
         if let Some(endpoint) = settings.endpoint_url.get() {
             config = config.endpoint_url(endpoint);
         }
@@ -86,6 +97,9 @@ impl S3Sink {
             bucket,
             prefix,
             part_size,
+            sse: settings.sse,
+            kms_key_id: settings.kms_key_id.get().map(str::to_string),
+            identity: Arc::default(),
         }
     }
 
@@ -94,37 +108,6 @@ impl S3Sink {
             key.to_string()
         } else {
             format!("{}/{key}", self.prefix)
-        }
-    }
-
-    fn remote<E>(&self, op: &'static str, key: &str, err: SdkError<E>) -> SinkError
-    where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    {
-        let location = self.location(key);
-        let status = err.raw_response().map(|r| r.status().as_u16());
-        let code = err
-            .as_service_error()
-            .and_then(|e| e.code().map(str::to_string));
-        // 412: the If-None-Match: * precondition failed, the key is taken.
-        if status == Some(412) || code.as_deref() == Some("PreconditionFailed") {
-            return SinkError::Exists { location };
-        }
-        // The SDK's own rendering of a service error includes the raw response; the
-        // code, message and status say all a reader of the log needs.
-        let message = match (&code, err.as_service_error().and_then(|e| e.message())) {
-            (Some(code), Some(text)) => format!("{code}: {text}"),
-            (Some(code), None) => code.clone(),
-            _ => DisplayErrorContext(&err).to_string(),
-        };
-        let message = match status {
-            Some(status) => format!("{message} (HTTP {status})"),
-            None => message,
-        };
-        SinkError::Remote {
-            op,
-            location,
-            message,
         }
     }
 }
@@ -137,46 +120,25 @@ impl Sink for S3Sink {
         body: BodyWriter,
         deadline: &Deadline,
     ) -> Result<Written, SinkError> {
-        let (tx, mut rx) = mpsc::channel(1);
-        let part_size = self.part_size;
-        let writer = tokio::task::spawn_blocking(move || {
-            let mut out = CountingWriter {
-                inner: PartWriter::new(part_size, tx),
-                count: 0,
-            };
-            body(&mut out)?;
-            out.inner.send(true)?;
-            Ok::<u64, std::io::Error>(out.count)
-        });
-        let mut upload_id = None;
-        let uploaded = self
-            .upload_within(key, &mut rx, &mut upload_id, deadline)
-            .await;
-        // Unblocks the writer if the upload stopped early.
-        drop(rx);
-        let written = writer.await;
-        if let Some(id) = upload_id {
+        let mut open = None;
+        let location = || self.location(key);
+        let created = tokio::select! {
+            result = tokio::time::timeout(deadline.timeout, self.create_with_restarts(key, &body, &mut open)) => {
+                result.unwrap_or_else(|_| Err(SinkError::Timeout {
+                    op: "uploading",
+                    location: location(),
+                    after: deadline.timeout,
+                }))
+            }
+            _ = deadline.cancel.cancelled() => Err(SinkError::Cancelled {
+                op: "uploading",
+                location: location(),
+            }),
+        };
+        if let Some(id) = open {
             self.abort(key, &id).await;
         }
-        let writer_error = |source| SinkError::Io {
-            op: "writing",
-            location: self.location(key),
-            source,
-        };
-        match (uploaded, written) {
-            (Ok(()), Ok(Ok(bytes))) => Ok(Written {
-                location: self.location(key),
-                bytes,
-            }),
-            // An upload that failed first is the cause; the writer then only saw the
-            // channel close.
-            (Err(Stop::Failed(e)), _) => Err(e),
-            (_, Ok(Err(source))) => Err(writer_error(source)),
-            (_, Err(join)) => Err(writer_error(std::io::Error::other(join.to_string()))),
-            (Err(Stop::WriterGone), Ok(Ok(_))) => {
-                unreachable!("a writer that finished sent its last chunk")
-            }
-        }
+        created
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, SinkError> {

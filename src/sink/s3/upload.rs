@@ -1,21 +1,29 @@
 //! Uploading one object: a single PutObject, or a multipart upload of the parts the
-//! body writer fills, each with `If-None-Match: *`, and what makes a retried request
-//! that finds its own first attempt a success.
+//! body writer fills. Each request carries the object's CRC64NVME checksum and
+//! `If-None-Match: *`; a write that meets a conflicting one (409) starts over.
 
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use md5::{Digest, Md5};
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, ChecksumType, CompletedMultipartUpload, CompletedPart, ServerSideEncryption,
+};
 use tokio::sync::mpsc;
 
-use super::parts::Chunk;
+use super::identity::{Fingerprint, Sent};
+use super::parts::{Chunk, PartWriter};
 use super::{S3Sink, ABORT_TIMEOUT};
-use crate::sink::{Deadline, Sink, SinkError};
+use crate::sink::{BodyWriter, CountingWriter, Sink, SinkError, Written};
+
+/// How many times an object is started over after S3 answers 409: a conditional write
+/// raced another operation on the key, and S3's remedy is a new upload.
+const CONFLICT_ATTEMPTS: u32 = 3;
 
 /// Why an upload stopped early.
 pub(super) enum Stop {
     /// The body writer ended without finishing; its own error says why.
     WriterGone,
+    /// S3 answered 409 ConditionalRequestConflict.
+    Conflict(SinkError),
     Failed(SinkError),
 }
 
@@ -26,35 +34,106 @@ impl From<SinkError> for Stop {
 }
 
 impl S3Sink {
+    /// Creates `key` from `body`, starting over after a conflict. `open` holds the id of
+    /// a multipart upload in progress, for the caller to abort should this future be
+    /// dropped (a deadline, shutdown).
+    pub(super) async fn create_with_restarts(
+        &self,
+        key: &str,
+        body: &BodyWriter,
+        open: &mut Option<String>,
+    ) -> Result<Written, SinkError> {
+        for attempt in 1.. {
+            match self.attempt(key, body, open).await {
+                Ok(written) => return Ok(written),
+                Err(Stop::Conflict(e)) if attempt < CONFLICT_ATTEMPTS => {
+                    let location = self.location(key);
+                    tracing::warn!(
+                        location = %location,
+                        "{e}: a write raced this one; starting {location} over (attempt {} of {CONFLICT_ATTEMPTS})",
+                        attempt + 1
+                    );
+                }
+                Err(Stop::Conflict(e) | Stop::Failed(e)) => return Err(e),
+                Err(Stop::WriterGone) => unreachable!("an attempt reports its writer's error"),
+            }
+        }
+        unreachable!("the attempts end in a return")
+    }
+
+    /// One upload of the whole object, its body written on a blocking thread that hands
+    /// full parts over a channel of one slot.
+    async fn attempt(
+        &self,
+        key: &str,
+        body: &BodyWriter,
+        open: &mut Option<String>,
+    ) -> Result<Written, Stop> {
+        let (tx, mut rx) = mpsc::channel(1);
+        let (part_size, body) = (self.part_size, body.clone());
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut out = CountingWriter {
+                inner: PartWriter::new(part_size, tx),
+                count: 0,
+            };
+            body(&mut out)?;
+            out.inner.send(true)?;
+            Ok::<u64, std::io::Error>(out.count)
+        });
+        let uploaded = self.upload(key, &mut rx, open).await;
+        // Unblocks the writer if the upload stopped early.
+        drop(rx);
+        let written = writer.await;
+        if let Some(id) = open.clone() {
+            self.abort(key, &id).await;
+            *open = None;
+        }
+        let writer_error = |source| {
+            Stop::Failed(SinkError::Io {
+                op: "writing",
+                location: self.location(key),
+                source,
+            })
+        };
+        match (uploaded, written) {
+            (Ok(()), Ok(Ok(bytes))) => Ok(Written {
+                location: self.location(key),
+                bytes,
+            }),
+            // An upload that failed first is the cause; the writer then only saw the
+            // channel close.
+            (Err(stop @ (Stop::Failed(_) | Stop::Conflict(_))), _) => Err(stop),
+            (_, Ok(Err(source))) => Err(writer_error(source)),
+            (_, Err(join)) => Err(writer_error(std::io::Error::other(join.to_string()))),
+            (Err(Stop::WriterGone), Ok(Ok(_))) => {
+                unreachable!("a writer that finished sent its last chunk")
+            }
+        }
+    }
+
     /// Sends the chunks as they arrive: one PutObject, or a multipart upload.
     async fn upload(
         &self,
         key: &str,
         chunks: &mut mpsc::Receiver<Chunk>,
-        upload_id: &mut Option<String>,
+        open: &mut Option<String>,
     ) -> Result<(), Stop> {
         let Some(first) = chunks.recv().await else {
             return Err(Stop::WriterGone);
         };
-        let expected_etag;
+        let mut sent = None;
         let outcome = if first.last {
-            expected_etag = etag_of(&[Md5::digest(&first.bytes).into()]);
-            self.put(key, first.bytes).await
+            self.put(key, first.bytes, &mut sent).await
         } else {
-            let mut digests = Vec::new();
-            let outcome = self
-                .multipart(key, first, chunks, upload_id, &mut digests)
-                .await;
-            expected_etag = etag_of(&digests);
-            outcome
+            self.multipart(key, first, chunks, open, &mut sent).await
         };
         match outcome {
-            // The SDK retries a request whose answer timed out; when the first attempt
-            // landed after all, the retry finds the key taken. An object with the
-            // content we sent is ours, and the write has succeeded.
+            // The SDK retries a request whose answer was lost; when the first attempt
+            // landed after all, the retry finds the key taken.
             Err(Stop::Failed(SinkError::Exists { location })) => {
+                let sent = sent.expect("a key is found taken only once the whole object was sent");
                 // A refused completion leaves its upload open; the caller aborts it.
-                if self.etag(key).await.as_deref() == Some(expected_etag.as_str()) {
+                if self.holds(key, &sent).await? {
                     Ok(())
                 } else {
                     Err(Stop::Failed(SinkError::Exists { location }))
@@ -64,28 +143,44 @@ impl S3Sink {
         }
     }
 
-    /// The object's ETag without quotes, if it can be read.
-    async fn etag(&self, key: &str) -> Option<String> {
-        let head = self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(self.full_key(key))
-            .send()
-            .await
-            .ok()?;
-        Some(head.e_tag()?.trim_matches('"').to_string())
+    fn encryption(&self) -> Option<ServerSideEncryption> {
+        self.sse.header().map(ServerSideEncryption::from)
     }
 
-    /// A multipart upload of `first` and the chunks after it; `digests` gets the MD5
-    /// of each part sent.
+    /// A whole object in one request.
+    async fn put(&self, key: &str, bytes: Vec<u8>, sent: &mut Option<Sent>) -> Result<(), Stop> {
+        let mut fingerprint = Fingerprint::new();
+        let checksum = fingerprint.add_part(&bytes);
+        *sent = Some(fingerprint.finish());
+        let out = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(key))
+            .if_none_match("*")
+            .content_type("application/json")
+            .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
+            .checksum_crc64_nvme(checksum)
+            .set_server_side_encryption(self.encryption())
+            .set_ssekms_key_id(self.kms_key_id.clone())
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| self.upload_error("PutObject", key, e))?;
+        self.identity
+            .note(&self.location(""), out.checksum_crc64_nvme().is_some());
+        Ok(())
+    }
+
+    /// A multipart upload of `first` and the chunks after it, with a full-object
+    /// checksum that S3 checks at completion.
     async fn multipart(
         &self,
         key: &str,
         first: Chunk,
         chunks: &mut mpsc::Receiver<Chunk>,
-        upload_id: &mut Option<String>,
-        digests: &mut Vec<[u8; 16]>,
+        open: &mut Option<String>,
+        sent: &mut Option<Sent>,
     ) -> Result<(), Stop> {
         let created = self
             .client
@@ -93,29 +188,23 @@ impl S3Sink {
             .bucket(&self.bucket)
             .key(self.full_key(key))
             .content_type("application/json")
+            .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
+            .checksum_type(ChecksumType::FullObject)
+            .set_server_side_encryption(self.encryption())
+            .set_ssekms_key_id(self.kms_key_id.clone())
             .send()
             .await
-            .map_err(|e| self.remote("CreateMultipartUpload", key, e))?;
+            .map_err(|e| self.upload_error("CreateMultipartUpload", key, e))?;
         let id = created.upload_id().unwrap_or_default().to_string();
-        *upload_id = Some(id.clone());
-        let parts = self.send_parts(key, &id, first, chunks, digests).await?;
-        self.complete(key, &id, parts).await?;
-        *upload_id = None;
-        Ok(())
-    }
-
-    /// A whole object in one request.
-    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), Stop> {
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(self.full_key(key))
-            .if_none_match("*")
-            .content_type("application/json")
-            .body(ByteStream::from(bytes))
-            .send()
-            .await
-            .map_err(|e| self.remote("PutObject", key, e))?;
+        *open = Some(id.clone());
+        let mut fingerprint = Fingerprint::new();
+        let parts = self
+            .send_parts(key, &id, first, chunks, &mut fingerprint)
+            .await?;
+        let whole = fingerprint.finish();
+        *sent = Some(whole.clone());
+        self.complete(key, &id, parts, &whole).await?;
+        *open = None;
         Ok(())
     }
 
@@ -126,7 +215,7 @@ impl S3Sink {
         id: &str,
         first: Chunk,
         chunks: &mut mpsc::Receiver<Chunk>,
-        digests: &mut Vec<[u8; 16]>,
+        fingerprint: &mut Fingerprint,
     ) -> Result<Vec<CompletedPart>, Stop> {
         let mut parts = Vec::new();
         let mut chunk = first;
@@ -135,7 +224,7 @@ impl S3Sink {
             // S3 takes no empty part after the first.
             if !(chunk.last && chunk.bytes.is_empty()) {
                 let number = parts.len() as i32 + 1;
-                digests.push(Md5::digest(&chunk.bytes).into());
+                let checksum = fingerprint.add_part(&chunk.bytes);
                 let sent = self
                     .client
                     .upload_part()
@@ -143,14 +232,17 @@ impl S3Sink {
                     .key(self.full_key(key))
                     .upload_id(id)
                     .part_number(number)
+                    .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
+                    .checksum_crc64_nvme(checksum.clone())
                     .body(ByteStream::from(chunk.bytes))
                     .send()
                     .await
-                    .map_err(|e| self.remote("UploadPart", key, e))?;
+                    .map_err(|e| self.upload_error("UploadPart", key, e))?;
                 parts.push(
                     CompletedPart::builder()
                         .part_number(number)
                         .set_e_tag(sent.e_tag().map(str::to_string))
+                        .checksum_crc64_nvme(checksum)
                         .build(),
                 );
             }
@@ -161,7 +253,13 @@ impl S3Sink {
         }
     }
 
-    async fn complete(&self, key: &str, id: &str, parts: Vec<CompletedPart>) -> Result<(), Stop> {
+    async fn complete(
+        &self,
+        key: &str,
+        id: &str,
+        parts: Vec<CompletedPart>,
+        whole: &Sent,
+    ) -> Result<(), Stop> {
         self.client
             .complete_multipart_upload()
             .bucket(&self.bucket)
@@ -169,6 +267,8 @@ impl S3Sink {
             .upload_id(id)
             // Create-once holds for multipart objects too.
             .if_none_match("*")
+            .checksum_type(ChecksumType::FullObject)
+            .checksum_crc64_nvme(&whole.crc64nvme)
             .multipart_upload(
                 CompletedMultipartUpload::builder()
                     .set_parts(Some(parts))
@@ -176,39 +276,32 @@ impl S3Sink {
             )
             .send()
             .await
-            .map_err(|e| match self.remote("CompleteMultipartUpload", key, e) {
-                // A retried completion finds the upload already completed: whether
-                // the object is ours is decided as for a taken key.
-                SinkError::Remote {
-                    message, location, ..
-                } if message.starts_with("NoSuchUpload") => SinkError::Exists { location },
-                other => other,
-            })?;
+            .map_err(
+                |e| match self.upload_error("CompleteMultipartUpload", key, e) {
+                    // A retried completion finds the upload already completed: whether
+                    // the object is ours is decided as for a taken key.
+                    Stop::Failed(SinkError::Remote {
+                        message, location, ..
+                    }) if message.starts_with("NoSuchUpload") => {
+                        Stop::Failed(SinkError::Exists { location })
+                    }
+                    other => other,
+                },
+            )?;
         Ok(())
     }
 
-    /// [`S3Sink::upload`] until the deadline's timeout or cancellation. Either way the
-    /// upload future is dropped, and the caller aborts what it left open.
-    pub(super) async fn upload_within(
-        &self,
-        key: &str,
-        chunks: &mut mpsc::Receiver<Chunk>,
-        upload_id: &mut Option<String>,
-        deadline: &Deadline,
-    ) -> Result<(), Stop> {
-        let location = || self.location(key);
-        tokio::select! {
-            result = tokio::time::timeout(deadline.timeout, self.upload(key, chunks, upload_id)) => {
-                result.unwrap_or_else(|_| Err(Stop::Failed(SinkError::Timeout {
-                    op: "uploading",
-                    location: location(),
-                    after: deadline.timeout,
-                })))
-            }
-            _ = deadline.cancel.cancelled() => Err(Stop::Failed(SinkError::Cancelled {
-                op: "uploading",
-                location: location(),
-            })),
+    /// A failed upload request: 409 starts the object over, anything else ends it.
+    fn upload_error<E>(&self, op: &'static str, key: &str, err: SdkError<E>) -> Stop
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let conflict = err.raw_response().map(|r| r.status().as_u16()) == Some(409);
+        let error = self.remote(op, key, err);
+        if conflict {
+            Stop::Conflict(error)
+        } else {
+            Stop::Failed(error)
         }
     }
 
@@ -238,20 +331,5 @@ impl S3Sink {
             error,
             "could not abort the multipart upload {upload_id} of {location}: {error}"
         );
-    }
-}
-
-/// The ETag S3 gives an object uploaded in parts with these MD5 digests: the plain MD5
-/// for a single PutObject, the MD5 of the digests and their count for a multipart one.
-/// (Objects encrypted with SSE-KMS have other ETags; there a retry that meets its own
-/// first attempt is reported as a conflict.)
-fn etag_of(digests: &[[u8; 16]]) -> String {
-    let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
-    match digests {
-        [single] => hex(single),
-        parts => {
-            let joined: Vec<u8> = parts.iter().flatten().copied().collect();
-            format!("{}-{}", hex(&Md5::digest(&joined)), parts.len())
-        }
     }
 }
