@@ -109,6 +109,16 @@ pub fn r2(truth: &[f64], pred: &[f64]) -> f64 {
 pub struct Moto {
     child: std::process::Child,
     pub port: u16,
+    /// The keys [`Moto::client`] signs with: any on an open server, the
+    /// administrator's on one that enforces IAM.
+    admin: Keys,
+}
+
+/// An access key pair.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Keys {
+    pub key: String,
+    pub secret: String,
 }
 
 impl Moto {
@@ -123,13 +133,63 @@ impl Moto {
 
     /// Starts on `port` (to bring a stopped server back where clients expect it).
     pub fn start_on(port: u16) -> Moto {
+        Moto::spawn(port, &[])
+    }
+
+    /// A server that checks every request against IAM, as AWS does, with an
+    /// administrator made in its first three requests.
+    pub fn start_enforcing() -> Moto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut moto = Moto::spawn(port, &[("INITIAL_NO_AUTH_ACTION_COUNT", "3")]);
+        let admin: Keys =
+            serde_json::from_value(moto.iam(&["bootstrap"])).expect("administrator keys");
+        moto.admin = admin;
+        moto
+    }
+
+    /// Runs `tests/support/moto_iam.py` as the administrator; returns what it prints.
+    pub fn iam(&self, args: &[&str]) -> Value {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_iam.py");
+        let out = Command::new("python3")
+            .arg(script)
+            .arg(self.endpoint())
+            .args(args)
+            .env("ADMIN_KEY", &self.admin.key)
+            .env("ADMIN_SECRET", &self.admin.secret)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "moto_iam.py {args:?}: {}",
+            stderr(&out)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn admin(&self) -> &Keys {
+        &self.admin
+    }
+
+    fn spawn(port: u16, env: &[(&str, &str)]) -> Moto {
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("moto_server is installed (pip install -r .ci/requirements.txt)");
-        let moto = Moto { child, port };
+        let moto = Moto {
+            child,
+            port,
+            admin: Keys {
+                key: "test".into(),
+                secret: "test".into(),
+            },
+        };
         wait_for(
             std::time::Duration::from_secs(60),
             "moto_server to listen",
@@ -159,7 +219,13 @@ impl Moto {
         let config = aws_sdk_s3::config::Builder::new()
             .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
             .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_s3::config::Credentials::for_tests())
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                &self.admin.key,
+                &self.admin.secret,
+                None,
+                None,
+                "moto",
+            ))
             .endpoint_url(self.endpoint())
             .force_path_style(true)
             .build();
@@ -383,23 +449,25 @@ pub fn write_nan_model_data(path: &Path) {
     std::fs::write(path, rows).unwrap();
 }
 
-/// `tests/support/s3_faults.py` in front of a server on `target`: answers as S3 does
-/// when busy, racing, encrypting with KMS or on another clock, as [`FaultProxy::set`]
-/// says. Stopped on drop.
-pub struct FaultProxy {
+/// A script of `tests/support/` serving on a loopback port it prints as
+/// "listening PORT"; stopped on drop.
+pub struct LoopbackScript {
     child: std::process::Child,
     pub port: u16,
 }
 
-impl FaultProxy {
-    pub fn start(target: u16) -> FaultProxy {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/s3_faults.py");
+impl LoopbackScript {
+    pub fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> LoopbackScript {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/support")
+            .join(name);
         let mut child = Command::new("python3")
             .arg(script)
-            .args(["--target", &target.to_string()])
+            .args(args)
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
             .spawn()
-            .expect("python3 runs the fault proxy");
+            .expect("python3 runs the test's servers");
         let mut line = String::new();
         std::io::BufRead::read_line(
             &mut std::io::BufReader::new(child.stdout.take().unwrap()),
@@ -410,31 +478,21 @@ impl FaultProxy {
             .trim()
             .strip_prefix("listening ")
             .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("the fault proxy said {line:?}"));
-        FaultProxy { child, port }
+            .unwrap_or_else(|| panic!("{name} said {line:?}"));
+        LoopbackScript { child, port }
     }
 
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Replaces the faults (see the script's doc).
-    pub fn set(&self, faults: Value) {
-        self.control("POST", &faults.to_string());
-    }
-
-    /// Faults injected so far, by kind.
-    pub fn injected(&self, kind: &str) -> u64 {
-        let counts: Value = serde_json::from_str(&self.control("GET", "")).unwrap();
-        counts["injected"][kind].as_u64().unwrap_or(0)
-    }
-
-    fn control(&self, method: &str, body: &str) -> String {
+    /// Sends `method path` with `body` and returns the answer's body.
+    pub fn request(&self, method: &str, path: &str, body: &str) -> String {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         write!(
             stream,
-            "{method} /__faults__ HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         )
         .unwrap();
@@ -446,9 +504,40 @@ impl FaultProxy {
     }
 }
 
-impl Drop for FaultProxy {
+impl Drop for LoopbackScript {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `tests/support/s3_faults.py` in front of a server on `target`: answers as S3 does
+/// when busy, racing, encrypting with KMS or on another clock, as [`FaultProxy::set`]
+/// says.
+pub struct FaultProxy(LoopbackScript);
+
+impl FaultProxy {
+    pub fn start(target: u16) -> FaultProxy {
+        FaultProxy(LoopbackScript::start(
+            "s3_faults.py",
+            &["--target", &target.to_string()],
+            &[],
+        ))
+    }
+
+    pub fn endpoint(&self) -> String {
+        self.0.endpoint()
+    }
+
+    /// Replaces the faults (see the script's doc).
+    pub fn set(&self, faults: Value) {
+        self.0.request("POST", "/__faults__", &faults.to_string());
+    }
+
+    /// Faults injected so far, by kind.
+    pub fn injected(&self, kind: &str) -> u64 {
+        let counts: Value =
+            serde_json::from_str(&self.0.request("GET", "/__faults__", "")).unwrap();
+        counts["injected"][kind].as_u64().unwrap_or(0)
     }
 }

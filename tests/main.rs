@@ -14,6 +14,7 @@ mod faults;
 mod fidelity;
 mod hyper_ids;
 mod iam;
+mod iam_enforced;
 mod journal;
 mod layers;
 mod report;
