@@ -99,3 +99,27 @@ fn listing_is_limited_to_the_prefix() {
         serde_json::json!(["PREFIX/*"])
     );
 }
+
+#[test]
+fn the_kms_statement_allows_what_sse_kms_writes_need_on_one_key() {
+    // S3 asks KMS for a data key under the caller's permissions on every SSE-KMS
+    // write, and reads it back (Decrypt) for each part of a multipart upload.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/iam-policy-kms.json");
+    let policy: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let statements = policy["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 1);
+    assert_eq!(statements[0]["Effect"], "Allow");
+    assert_eq!(
+        statements[0]["Action"],
+        serde_json::json!(["kms:GenerateDataKey", "kms:Decrypt"])
+    );
+    assert_eq!(
+        statements[0]["Resource"],
+        "arn:aws:kms:REGION:ACCOUNT:key/KEY_ID"
+    );
+    // The hint a refused write logs names the file.
+    let answers = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sink/s3/answers.rs");
+    assert!(std::fs::read_to_string(answers)
+        .unwrap()
+        .contains("iam-policy-kms.json"));
+}

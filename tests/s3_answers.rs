@@ -110,7 +110,7 @@ async fn a_lost_answer_to_a_put_is_our_write_though_etags_are_opaque() {
         "rules": [{"op": "PutObject", "key": "/hyper/", "fault": "drop", "count": 1},
                   {"op": "PutObject", "key": "/fact/", "fault": "drop", "count": 1}]
     });
-    scenario(rule, "drop", "already held this write", None).await;
+    scenario(rule, "drop", "already holds exactly what was sent", None).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -153,7 +153,10 @@ async fn a_store_without_checksums_falls_back_to_etags_and_says_so() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_whole(&moto, &bucket, 2, 442).await;
     assert_eq!(lines_with(&out, "returns no CRC64NVME checksums").len(), 1);
-    assert_eq!(lines_with(&out, "already held this write").len(), 1);
+    assert_eq!(
+        lines_with(&out, "already holds exactly what was sent").len(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

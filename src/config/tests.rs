@@ -80,6 +80,12 @@ fn impossible_values_name_their_key() {
         ),
         ("[search]\ncv_folds = 1001\n", "search.cv_folds"),
         ("[search]\ncv_folds = 1\n", "search.cv_folds"),
+        ("[s3]\nsse = \"kms\"\n", "s3.sse"),
+        ("[s3]\nkms_key_id = \"alias/svr-etl\"\n", "s3.kms_key_id"),
+        (
+            "[s3]\nsse = \"AES256\"\nkms_key_id = \"alias/svr-etl\"\n",
+            "s3.kms_key_id",
+        ),
     ] {
         let err = load_str(toml).unwrap_err().to_string();
         assert!(err.contains(&format!("`{key}`")), "{toml}: {err}");

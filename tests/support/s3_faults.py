@@ -68,7 +68,7 @@ ERRORS = {
 APPLIES = {
     "slowdown": None,
     "internal": None,
-    "conflict": {"CompleteMultipartUpload"},
+    "conflict": {"PutObject", "CompleteMultipartUpload"},
     "drop": {"PutObject", "CompleteMultipartUpload"},
     "kms_denied": {"PutObject", "CreateMultipartUpload"},
 }

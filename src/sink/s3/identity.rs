@@ -128,7 +128,7 @@ impl S3Sink {
             let location = self.location(key);
             tracing::info!(
                 location = %location,
-                "{location} already held this write (a retried request found its first attempt): it stands"
+                "{location} already holds exactly what was sent (a retried request found its first attempt, or an earlier start wrote it): the write stands"
             );
         }
         Ok(ours)
