@@ -43,7 +43,7 @@ fn ours(engine: Engine, configs: &[[f64; 3]], repeats: usize) -> Vec<f64> {
             let mut times: Vec<f64> = (0..repeats)
                 .map(|_| {
                     let start = Instant::now();
-                    trainer.fit(&params, &cancel).unwrap();
+                    trainer.fit(&params, &Default::default(), &cancel).unwrap();
                     start.elapsed().as_secs_f64()
                 })
                 .collect();

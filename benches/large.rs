@@ -28,7 +28,9 @@ fn ours(path: &str, max_fit_mib: u64) -> (f64, f64) {
     let start = Instant::now();
     let trainer = Trainer::new(data, solver).unwrap();
     let params = TrialParams::new(0.1, 1.0, 0.1).unwrap();
-    trainer.fit(&params, &CancellationToken::new()).unwrap();
+    trainer
+        .fit(&params, &Default::default(), &CancellationToken::new())
+        .unwrap();
     (start.elapsed().as_secs_f64(), support::peak_rss_mib())
 }
 

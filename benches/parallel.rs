@@ -29,7 +29,7 @@ fn run(trainer: &Trainer, configs: &[TrialParams], threads: usize) -> f64 {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(params) = configs.get(i) else { break };
-                trainer.fit(params, &cancel).unwrap();
+                trainer.fit(params, &Default::default(), &cancel).unwrap();
             });
         }
     });

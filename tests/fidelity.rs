@@ -62,7 +62,11 @@ fn fits_match_scikit_learn_svr_within_1e_5_r2() {
     for cfg in &fx.configs {
         let params = TrialParams::new(cfg.gamma, cfg.c, cfg.epsilon).unwrap();
         let out = trainer
-            .fit(&params, &tokio_util::sync::CancellationToken::new())
+            .fit(
+                &params,
+                &Default::default(),
+                &tokio_util::sync::CancellationToken::new(),
+            )
             .unwrap();
         let delta = (out.test_r2 - cfg.test_r2).abs();
         worst = worst.max(delta);
@@ -115,12 +119,15 @@ struct CvConfig {
     cv_r2_std: f64,
 }
 
-/// Every fold's R^2 and their summary for one configuration.
+/// Every fold's R^2 and their summary for one configuration. The fits share the
+/// trial's kernel as the daemon's do, the final fit first as in a trial.
 fn cross_validate(trainer: &Trainer, cfg: &CvConfig) -> (Vec<f64>, CvScore) {
     let params = TrialParams::new(cfg.gamma, cfg.c, cfg.epsilon).unwrap();
     let token = tokio_util::sync::CancellationToken::new();
+    let kernel = trainer.kernel_for(&params);
+    trainer.fit(&params, &kernel, &token).unwrap();
     let scores: Vec<(f64, f64)> = (0..trainer.n_folds())
-        .map(|k| trainer.fit_fold(k, &params, &token).unwrap())
+        .map(|k| trainer.fit_fold(k, &params, &kernel, &token).unwrap())
         .collect();
     (scores.iter().map(|s| s.0).collect(), CvScore::of(&scores))
 }

@@ -284,9 +284,15 @@ impl Pipeline {
         cancel: &CancellationToken,
     ) -> Result<(FitOutcome, Option<CvScore>), FitError> {
         let stop = cancel.child_token();
-        let fit = self.on_core(&stop, move |t, token| t.fit(&params, token));
-        let folds = (0..self.trainer.n_folds())
-            .map(|k| self.on_core(&stop, move |t, token| t.fit_fold(k, &params, token)));
+        let kernel = self.trainer.kernel_for(&params);
+        let shared = kernel.clone();
+        let fit = self.on_core(&stop, move |t, token| t.fit(&params, &shared, token));
+        let folds = (0..self.trainer.n_folds()).map(|k| {
+            let shared = kernel.clone();
+            self.on_core(&stop, move |t, token| {
+                t.fit_fold(k, &params, &shared, token)
+            })
+        });
         let both = tokio::try_join!(fit, futures::future::try_join_all(folds));
         // Folds still running after a failure stop at their next check.
         stop.cancel();

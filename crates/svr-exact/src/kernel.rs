@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::distances::Distances;
+use super::shared::Shared;
 use super::wide::widest;
 
 /// Row storage one thread keeps between fits, up to this size, so that the next fit
@@ -64,6 +65,10 @@ pub fn spare_row_bytes() -> usize {
 pub struct KernelRows<'d> {
     dist: &'d Distances,
     gamma: f64,
+    /// The trial's kernel, when the fit shares one: rows are gathered from it instead
+    /// of computed.
+    shared: Option<Shared<'d>>,
+    gathered: Vec<f32>,
     /// Kept rows, 2n entries each, one after another.
     storage: Vec<f32>,
     /// The slot in `storage` of each kernel row, by training row.
@@ -85,7 +90,7 @@ pub struct KernelRows<'d> {
 }
 
 impl<'d> KernelRows<'d> {
-    pub fn new(dist: &'d Distances, gamma: f64) -> KernelRows<'d> {
+    pub fn new(dist: &'d Distances, gamma: f64, shared: Option<Shared<'d>>) -> KernelRows<'d> {
         let n = dist.n_train();
         let diagonal = dist.diagonal.iter().map(|d| (-gamma * d).exp());
         let qd: Vec<f64> = diagonal.clone().chain(diagonal).collect();
@@ -94,6 +99,8 @@ impl<'d> KernelRows<'d> {
         KernelRows {
             dist,
             gamma,
+            shared,
+            gathered: Vec::new(),
             storage,
             slot: vec![None; n],
             owner: Vec::new(),
@@ -157,11 +164,24 @@ impl<'d> KernelRows<'d> {
         self.last_used[slot] = self.clock;
         self.applied[slot] = self.swaps.len();
         self.slot[real] = Some(slot);
+        let row = &mut self.storage[slot * width..(slot + 1) * width];
+        if let Some(shared) = self.shared {
+            shared.gather(real, &mut self.gathered);
+            let kernel = &self.gathered;
+            if self.permuted {
+                for ((out, sign), real) in row.iter_mut().zip(&self.sign).zip(&self.index) {
+                    *out = sign * kernel[*real];
+                }
+            } else {
+                let (plus, minus) = row.split_at_mut(kernel.len());
+                copy_both_signs(plus, minus, kernel);
+            }
+            return;
+        }
         self.dist
             .train_row_times(real, -self.gamma, &mut self.scratch);
         super::exp::exp_in_place(&mut self.scratch);
         let kernel = &self.scratch;
-        let row = &mut self.storage[slot * width..(slot + 1) * width];
         if self.permuted {
             for ((out, sign), real) in row.iter_mut().zip(&self.sign).zip(&self.index) {
                 *out = sign * kernel[*real] as f32;
@@ -249,6 +269,16 @@ widest! {
         for ((p, m), k) in plus.iter_mut().zip(minus).zip(kernel) {
             *p = *k as f32;
             *m = -(*k as f32);
+        }
+    }
+}
+
+widest! {
+    /// `plus = kernel` and `minus = -kernel`.
+    fn copy_both_signs(plus: &mut [f32], minus: &mut [f32], kernel: &[f32]) {
+        for ((p, m), k) in plus.iter_mut().zip(minus).zip(kernel) {
+            *p = *k;
+            *m = -*k;
         }
     }
 }

@@ -4,8 +4,9 @@
 //!
 //! Shaped as linfa's estimators are: [`SvrParams`] are checked into [`ValidSvrParams`],
 //! whose `fit` returns an [`SvrModel`] that can only predict. The per-data-set work
-//! ([`Distances`]) is done once and shared by every fit. A fit asks a stop function
-//! every 1,000 iterations, so a deadline or a shutdown can end it.
+//! ([`Distances`]) is done once and shared by every fit; the kernel of one gamma
+//! ([`SharedKernel`]) can be shared by the fits of one trial, its folds included. A fit
+//! asks a stop function every 1,000 iterations, so a deadline or a shutdown can end it.
 //!
 //! The algorithm is libsvm's (Copyright (c) 2000-2009 Chih-Chung Chang and Chih-Jen
 //! Lin, BSD-3-Clause), as scikit-learn ships it; their notice is in NOTICE.
@@ -14,12 +15,14 @@ mod distances;
 mod exp;
 mod exp_table;
 mod kernel;
+mod shared;
 mod solver;
 mod wide;
 
 pub use distances::Distances;
 pub use exp::{path as exp_path, Path as ExpPath};
 pub use kernel::spare_row_bytes;
+pub use shared::{Shared, SharedKernel};
 pub use solver::Stopped;
 
 use kernel::KernelRows;
@@ -78,8 +81,27 @@ impl ValidSvrParams {
         y: &[f64],
         stop: &mut dyn FnMut() -> bool,
     ) -> Result<SvrModel, Stopped> {
+        self.fit_sharing(dist, y, None, stop)
+    }
+
+    /// [`ValidSvrParams::fit`], its kernel rows taken from `shared` (made for this
+    /// gamma) when given: the same model to the last bit, with fewer kernel rows
+    /// computed when several fits share one.
+    pub fn fit_sharing(
+        &self,
+        dist: &Distances,
+        y: &[f64],
+        shared: Option<Shared<'_>>,
+        stop: &mut dyn FnMut() -> bool,
+    ) -> Result<SvrModel, Stopped> {
         let p = self.0;
-        let q = KernelRows::new(dist, p.gamma);
+        if let Some(s) = shared {
+            assert!(
+                s.kernel.gamma() == p.gamma && s.rows.len() == dist.n_train(),
+                "a shared kernel is for the fit's gamma and rows"
+            );
+        }
+        let q = KernelRows::new(dist, p.gamma, shared);
         let solution = solver::solve(q, y, p.c, p.epsilon, p.tolerance, stop)?;
         let (support, dual_coef) = solution
             .coef

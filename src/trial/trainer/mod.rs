@@ -83,9 +83,19 @@ pub struct Trainer {
     solver: SolverSettings,
     /// The exact engine's per-data-set work; `None` for linfa-svm.
     distances: Option<exact::Distances>,
+    /// 0..n: the whole training set's rows, as the shared kernel numbers them.
+    all_rows: Vec<usize>,
     /// Cross-validation folds of the training rows; empty when it is off.
     folds: Vec<folds::Fold>,
 }
+
+/// What the fits of one trial share: the exact engine's kernel of the training rows at
+/// the trial's gamma, each row computed by whichever fit needs it first (the final fit
+/// and every fold read the same entries). Empty for linfa-svm, without folds, or when
+/// the whole kernel would not fit in `solver.max_fit_mib`; each fit then computes its
+/// own rows.
+#[derive(Debug, Clone, Default)]
+pub struct TrialKernel(Option<Arc<exact::SharedKernel>>);
 
 /// What one fit works on: the rows it learns from and those it predicts.
 struct FitData<'a> {
@@ -93,6 +103,7 @@ struct FitData<'a> {
     train_y: &'a Array1<f64>,
     predict_x: &'a Array2<f64>,
     distances: Option<&'a exact::Distances>,
+    shared: Option<exact::Shared<'a>>,
 }
 
 impl Trainer {
@@ -122,6 +133,7 @@ impl Trainer {
             .then(|| exact::Distances::new(&train_x, dataset.features(), solver.budget_bytes()));
         Ok(Trainer {
             dataset,
+            all_rows: (0..train_x.nrows()).collect(),
             train_x,
             train_y,
             solver,
@@ -151,6 +163,37 @@ impl Trainer {
             (self.solver.engine == Engine::Exact).then(|| self.solver.budget_bytes() / k as u128);
         self.folds = folds::Fold::split(&self.train_x, &self.train_y, k, budget);
         Ok(self)
+    }
+
+    /// The kernel the fits of a trial at `params` share, to pass to [`Trainer::fit`] and
+    /// each [`Trainer::fit_fold`].
+    pub fn kernel_for(&self, params: &TrialParams) -> TrialKernel {
+        match &self.distances {
+            Some(full)
+                if !self.folds.is_empty()
+                    && exact::SharedKernel::bytes_for(full.n_train())
+                        <= self.solver.budget_bytes() =>
+            {
+                TrialKernel(Some(Arc::new(exact::SharedKernel::new(
+                    full,
+                    params.gamma(),
+                ))))
+            }
+            _ => TrialKernel::default(),
+        }
+    }
+
+    /// What a fit on `rows` of the training set shares of `kernel`.
+    fn sharing<'a>(
+        &'a self,
+        kernel: &'a TrialKernel,
+        rows: &'a [usize],
+    ) -> Option<exact::Shared<'a>> {
+        Some(exact::Shared {
+            kernel: kernel.0.as_deref()?,
+            full: self.distances.as_ref()?,
+            rows,
+        })
     }
 
     /// How many cross-validation folds each trial fits; 0 when off.
@@ -187,6 +230,7 @@ impl Trainer {
     pub fn fit(
         &self,
         params: &TrialParams,
+        kernel: &TrialKernel,
         cancel: &CancellationToken,
     ) -> Result<FitOutcome, FitError> {
         let started = Instant::now();
@@ -196,6 +240,7 @@ impl Trainer {
             train_y: &self.train_y,
             predict_x: self.dataset.features(),
             distances: self.distances.as_ref(),
+            shared: self.sharing(kernel, &self.all_rows),
         };
         let (predictions, n_support) = self.fit_predict(data, params, cancel, deadline)?;
         let fit_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -227,6 +272,7 @@ impl Trainer {
         &self,
         k: usize,
         params: &TrialParams,
+        kernel: &TrialKernel,
         cancel: &CancellationToken,
     ) -> Result<(f64, f64), FitError> {
         let started = Instant::now();
@@ -237,6 +283,7 @@ impl Trainer {
             train_y: &fold.train_y,
             predict_x: &fold.test_x,
             distances: fold.distances.as_ref(),
+            shared: self.sharing(kernel, &fold.train_rows),
         };
         let (predictions, _) = self
             .fit_predict(data, params, cancel, deadline)
@@ -295,16 +342,18 @@ impl Trainer {
         .map_err(FitError::Rejected)?;
         let y = data.train_y.as_slice().expect("gathered contiguous");
         let mut stop = || cancel.is_cancelled() || Instant::now() >= deadline;
-        let model = valid.fit(distances, y, &mut stop).map_err(|stopped| {
-            if cancel.is_cancelled() {
-                FitError::Cancelled
-            } else {
-                FitError::TimedOut {
-                    secs: self.solver.max_fit_secs.get().as_secs_f64(),
-                    iterations: stopped.iterations,
+        let model = valid
+            .fit_sharing(distances, y, data.shared, &mut stop)
+            .map_err(|stopped| {
+                if cancel.is_cancelled() {
+                    FitError::Cancelled
+                } else {
+                    FitError::TimedOut {
+                        secs: self.solver.max_fit_secs.get().as_secs_f64(),
+                        iterations: stopped.iterations,
+                    }
                 }
-            }
-        })?;
+            })?;
         Ok((model.predict(distances), model.support.len()))
     }
 
@@ -342,7 +391,7 @@ mod tests {
         let params = TrialParams::new(16.391207, 40.452183, 0.17571951).unwrap();
         for engine in [Engine::Exact, Engine::LinfaSvm] {
             let out = trainer(engine)
-                .fit(&params, &CancellationToken::new())
+                .fit(&params, &TrialKernel::default(), &CancellationToken::new())
                 .unwrap();
             assert_eq!(out.predictions.len(), 442);
             // The seed pipeline's best published trial scored 0.5548645916432509.
@@ -361,7 +410,9 @@ mod tests {
         let params = TrialParams::new(10.0, 1e8, 0.01).unwrap();
         let cancelled = CancellationToken::new();
         cancelled.cancel();
-        let err = trainer(Engine::Exact).fit(&params, &cancelled).unwrap_err();
+        let err = trainer(Engine::Exact)
+            .fit(&params, &TrialKernel::default(), &cancelled)
+            .unwrap_err();
         assert_eq!(err, FitError::Cancelled);
         let quick = SolverSettings {
             max_fit_secs: 0.2.try_into().unwrap(),
@@ -369,7 +420,9 @@ mod tests {
         };
         let trainer = Trainer::new(Arc::new(Dataset::embedded()), quick).unwrap();
         let started = Instant::now();
-        let err = trainer.fit(&params, &CancellationToken::new()).unwrap_err();
+        let err = trainer
+            .fit(&params, &TrialKernel::default(), &CancellationToken::new())
+            .unwrap_err();
         assert!(
             started.elapsed().as_secs_f64() < 2.0,
             "{:?}",
