@@ -68,6 +68,7 @@ pub struct KernelRows<'d> {
     /// The trial's kernel, when the fit shares one: rows are gathered from it instead
     /// of computed.
     shared: Option<Shared<'d>>,
+    /// The kernel row being added, as f32.
     gathered: Vec<f32>,
     /// Kept rows, 2n entries each, one after another.
     storage: Vec<f32>,
@@ -164,32 +165,26 @@ impl<'d> KernelRows<'d> {
         self.last_used[slot] = self.clock;
         self.applied[slot] = self.swaps.len();
         self.slot[real] = Some(slot);
-        let row = &mut self.storage[slot * width..(slot + 1) * width];
-        if let Some(shared) = self.shared {
-            shared.gather(real, &mut self.gathered);
-            let kernel = &self.gathered;
-            if self.permuted {
-                for ((out, sign), real) in row.iter_mut().zip(&self.sign).zip(&self.index) {
-                    *out = sign * kernel[*real];
-                }
-            } else {
-                let (plus, minus) = row.split_at_mut(kernel.len());
-                copy_both_signs(plus, minus, kernel);
-            }
-            return;
+        match self.shared {
+            Some(shared) => shared.gather(real, &mut self.gathered),
+            None => kernel_row(
+                self.dist,
+                real,
+                self.gamma,
+                &mut self.scratch,
+                &mut self.gathered,
+            ),
         }
-        self.dist
-            .train_row_times(real, -self.gamma, &mut self.scratch);
-        super::exp::exp_in_place(&mut self.scratch);
-        let kernel = &self.scratch;
+        let kernel = &self.gathered;
+        let row = &mut self.storage[slot * width..(slot + 1) * width];
         if self.permuted {
             for ((out, sign), real) in row.iter_mut().zip(&self.sign).zip(&self.index) {
-                *out = sign * kernel[*real] as f32;
+                *out = sign * kernel[*real];
             }
         } else {
             // Unswapped: variable k is training row k mod n, labelled +1 then -1.
             let (plus, minus) = row.split_at_mut(kernel.len());
-            narrow_both_signs(plus, minus, kernel);
+            copy_both_signs(plus, minus, kernel);
         }
     }
 
@@ -263,14 +258,19 @@ impl Drop for KernelRows<'_> {
     }
 }
 
-widest! {
-    /// `plus = kernel` and `minus = -kernel`, as f32.
-    fn narrow_both_signs(plus: &mut [f32], minus: &mut [f32], kernel: &[f64]) {
-        for ((p, m), k) in plus.iter_mut().zip(minus).zip(kernel) {
-            *p = *k as f32;
-            *m = -(*k as f32);
-        }
-    }
+/// Row `i` of the kernel of `dist`'s training rows at `gamma`, as f32, into `out`
+/// (`scratch` holds the f64 values on the way).
+pub(super) fn kernel_row(
+    dist: &Distances,
+    i: usize,
+    gamma: f64,
+    scratch: &mut Vec<f64>,
+    out: &mut Vec<f32>,
+) {
+    dist.train_row_times(i, -gamma, scratch);
+    super::exp::exp_in_place(scratch);
+    out.clear();
+    out.extend(scratch.iter().map(|k| *k as f32));
 }
 
 widest! {

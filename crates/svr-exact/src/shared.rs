@@ -48,10 +48,9 @@ impl SharedKernel {
     /// Row `i` of the kernel of `full` (the distances this kernel was made for).
     pub fn row(&self, full: &Distances, i: usize) -> &[f32] {
         self.rows[i].get_or_init(|| {
-            let mut scratch = Vec::with_capacity(full.n_train());
-            full.train_row_times(i, -self.gamma, &mut scratch);
-            super::exp::exp_in_place(&mut scratch);
-            scratch.iter().map(|k| *k as f32).collect()
+            let (mut scratch, mut row) = (Vec::new(), Vec::new());
+            super::kernel::kernel_row(full, i, self.gamma, &mut scratch, &mut row);
+            row.into_boxed_slice()
         })
     }
 }
