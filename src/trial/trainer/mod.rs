@@ -6,9 +6,11 @@
 //! turns every way a fit can go wrong, panics included, into a [`FitError`], so one
 //! bad fit never takes the process down.
 
+mod error;
 mod folds;
 mod linfa;
 mod settings;
+mod shared;
 
 use svr_exact as exact;
 
@@ -19,48 +21,15 @@ use std::time::Instant;
 use ndarray::{Array1, Array2, Axis};
 use tokio_util::sync::CancellationToken;
 
+pub use error::FitError;
 pub use folds::{kfold_test_ranges, CvScore};
 pub use settings::{Engine, SolverSettings};
+pub use shared::TrialKernel;
 
 use super::metrics::r_squared;
 use crate::dataset::Dataset;
 use crate::model::panic_message;
 use crate::model::params::TrialParams;
-
-/// Why a fit produced no usable model.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum FitError {
-    #[error("the engine rejected the parameters: {0}")]
-    Rejected(String),
-    #[error("the fit panicked: {0}")]
-    Panicked(String),
-    #[error("the model is unusable: {0}")]
-    NonFinite(String),
-    #[error("cancelled at shutdown")]
-    Cancelled,
-    #[error("stopped after {secs} s (solver.max_fit_secs) at {iterations} iterations")]
-    TimedOut { secs: f64, iterations: usize },
-    #[error("cross-validation fold {fold} of {folds}: {source}")]
-    InFold {
-        fold: usize,
-        folds: usize,
-        source: Box<FitError>,
-    },
-}
-
-impl FitError {
-    /// The same error, said of fold `k` (from 0) of `folds`.
-    fn in_fold(self, k: usize, folds: usize) -> FitError {
-        match self {
-            FitError::Cancelled => FitError::Cancelled,
-            other => FitError::InFold {
-                fold: k + 1,
-                folds,
-                source: Box::new(other),
-            },
-        }
-    }
-}
 
 /// A fitted trial: predictions for every data point, in data set order.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,14 +57,6 @@ pub struct Trainer {
     /// Cross-validation folds of the training rows; empty when it is off.
     folds: Vec<folds::Fold>,
 }
-
-/// What the fits of one trial share: the exact engine's kernel of the training rows at
-/// the trial's gamma, each row computed by whichever fit needs it first (the final fit
-/// and every fold read the same entries). Empty for linfa-svm, without folds, or when
-/// the whole kernel would not fit in `solver.max_fit_mib`; each fit then computes its
-/// own rows.
-#[derive(Debug, Clone, Default)]
-pub struct TrialKernel(Option<Arc<exact::SharedKernel>>);
 
 /// What one fit works on: the rows it learns from and those it predicts.
 struct FitData<'a> {
@@ -163,37 +124,6 @@ impl Trainer {
             (self.solver.engine == Engine::Exact).then(|| self.solver.budget_bytes() / k as u128);
         self.folds = folds::Fold::split(&self.train_x, &self.train_y, k, budget);
         Ok(self)
-    }
-
-    /// The kernel the fits of a trial at `params` share, to pass to [`Trainer::fit`] and
-    /// each [`Trainer::fit_fold`].
-    pub fn kernel_for(&self, params: &TrialParams) -> TrialKernel {
-        match &self.distances {
-            Some(full)
-                if !self.folds.is_empty()
-                    && exact::SharedKernel::bytes_for(full.n_train())
-                        <= self.solver.budget_bytes() =>
-            {
-                TrialKernel(Some(Arc::new(exact::SharedKernel::new(
-                    full,
-                    params.gamma(),
-                ))))
-            }
-            _ => TrialKernel::default(),
-        }
-    }
-
-    /// What a fit on `rows` of the training set shares of `kernel`.
-    fn sharing<'a>(
-        &'a self,
-        kernel: &'a TrialKernel,
-        rows: &'a [usize],
-    ) -> Option<exact::Shared<'a>> {
-        Some(exact::Shared {
-            kernel: kernel.0.as_deref()?,
-            full: self.distances.as_ref()?,
-            rows,
-        })
     }
 
     /// How many cross-validation folds each trial fits; 0 when off.
