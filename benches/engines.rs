@@ -10,26 +10,17 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use support::{configs, median};
+
 use std::sync::Arc;
 use std::time::Instant;
 
-use rand::{Rng, SeedableRng};
 use svr_etl::dataset::Dataset;
 use svr_etl::model::params::TrialParams;
 use svr_etl::trial::trainer::{Engine, Trainer};
 use tokio_util::sync::CancellationToken;
 
 const REPEATS: usize = 5;
-
-/// Configurations drawn log-uniform from `ranges` (log10 of gamma, C, epsilon).
-fn configs(ranges: [(f64, f64); 3], n: usize, seed: u64) -> Vec<[f64; 3]> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    (0..n)
-        .map(|_| ranges.map(|(lo, hi)| 10f64.powf(rng.gen_range(lo..hi))))
-        .collect()
-}
 
 /// Median seconds per trial of each configuration, on `engine`.
 fn ours(engine: Engine, configs: &[[f64; 3]], repeats: usize) -> Vec<f64> {
@@ -54,36 +45,13 @@ fn ours(engine: Engine, configs: &[[f64; 3]], repeats: usize) -> Vec<f64> {
 }
 
 fn sklearn(configs: &[[f64; 3]]) -> Vec<f64> {
-    let mut child = Command::new("python3")
-        .arg("benches/sklearn_fit_peer.py")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
     let job =
         serde_json::json!({"path": "assets/diabetes.json", "configs": configs, "repeats": REPEATS});
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(job.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "the peer failed (pip install scikit-learn)"
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| l.parse().unwrap())
-        .collect()
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    support::python_peer(
+        "benches/sklearn_fit_peer.py",
+        &job,
+        "pip install scikit-learn==1.9.1",
+    )
 }
 
 fn main() {

@@ -15,13 +15,19 @@ from sklearn.svm import SVR
 from threadpoolctl import threadpool_limits
 
 
-def main():
-    job = json.load(sys.stdin)
-    rows = [json.loads(line) for line in open(job["path"]) if line.strip()]
+def load(path):
+    """The data set at `path`: features, targets and the training mask, in file order."""
+    rows = [json.loads(line) for line in open(path) if line.strip()]
     names = [k for k in rows[0] if k not in ("point_id", "is_train", "y_true")]
     x = np.array([[r[k] for k in names] for r in rows])
     y = np.array([r["y_true"] for r in rows])
     train = np.array([r["is_train"] for r in rows])
+    return x, y, train
+
+
+def main():
+    job = json.load(sys.stdin)
+    x, y, train = load(job["path"])
     with threadpool_limits(1):
         for gamma, c, epsilon in job["configs"]:
             times = []

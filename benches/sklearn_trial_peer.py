@@ -11,19 +11,16 @@ import json
 import sys
 import time
 
-import numpy as np
 from sklearn.model_selection import cross_val_score
 from sklearn.svm import SVR
 from threadpoolctl import threadpool_limits
 
+from sklearn_fit_peer import load
+
 
 def main():
     job = json.load(sys.stdin)
-    rows = [json.loads(line) for line in open(job["path"]) if line.strip()]
-    names = [k for k in rows[0] if k not in ("point_id", "is_train", "y_true")]
-    x = np.array([[r[k] for k in names] for r in rows])
-    y = np.array([r["y_true"] for r in rows])
-    train = np.array([r["is_train"] for r in rows])
+    x, y, train = load(job["path"])
     x_train, y_train = x[train], y[train]
     with threadpool_limits(1):
         for gamma, c, epsilon in job["configs"]:

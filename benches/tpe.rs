@@ -7,8 +7,8 @@
 //!
 //! Under `cargo test` it times a few suggestions over 200 trials, without the peer.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+mod support;
+
 use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
@@ -44,26 +44,8 @@ fn ours(n: usize, repeats: usize) -> f64 {
 }
 
 fn optuna(sizes: &[usize]) -> Vec<f64> {
-    let mut child = Command::new("python3")
-        .arg("benches/tpe_peer.py")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
     let job = serde_json::json!({"sizes": sizes, "repeats": REPEATS});
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(job.to_string().as_bytes()).unwrap();
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "the peer failed (pip install optuna==5.0.0)"
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| l.parse().unwrap())
-        .collect()
+    support::python_peer("benches/tpe_peer.py", &job, "pip install optuna==5.0.0")
 }
 
 fn main() {

@@ -14,12 +14,11 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use support::{configs, median};
+
 use std::sync::Arc;
 use std::time::Instant;
 
-use rand::{Rng, SeedableRng};
 use svr_etl::config::Settings;
 use svr_etl::dataset::Dataset;
 use svr_etl::model::id::HyperIdGenerator;
@@ -31,20 +30,6 @@ use tokio_util::sync::CancellationToken;
 
 const REPEATS: usize = 5;
 const FOLDS: usize = 5;
-
-/// Configurations drawn log-uniform from `ranges` (log10 of gamma, C, epsilon).
-fn configs(ranges: [(f64, f64); 3], n: usize, seed: u64) -> Vec<[f64; 3]> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    (0..n)
-        .map(|_| ranges.map(|(lo, hi)| 10f64.powf(rng.gen_range(lo..hi))))
-        .collect()
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 /// Median over `repeats` of `work`'s seconds.
 fn timed(repeats: usize, mut work: impl FnMut()) -> f64 {
@@ -146,30 +131,13 @@ fn written(configs: &[[f64; 3]]) -> f64 {
 }
 
 fn sklearn(configs: &[[f64; 3]], repeats: usize) -> Vec<f64> {
-    let mut child = Command::new("python3")
-        .arg("benches/sklearn_trial_peer.py")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
     let job =
         serde_json::json!({"path": "assets/diabetes.json", "configs": configs, "repeats": repeats});
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(job.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "the peer failed (pip install scikit-learn==1.9.1)"
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| l.parse().unwrap())
-        .collect()
+    support::python_peer(
+        "benches/sklearn_trial_peer.py",
+        &job,
+        "pip install scikit-learn==1.9.1",
+    )
 }
 
 /// Pins this process, and the peer it starts, to the first CPU it may use.

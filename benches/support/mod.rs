@@ -64,3 +64,40 @@ pub fn solver(
         max_fit_mib: max_fit_mib.try_into().unwrap(),
     }
 }
+
+/// Runs a Python peer `script` with `job` as JSON on stdin; its stdout, one number a
+/// line. `install` says what the peer needs when it fails.
+pub fn python_peer(script: &str, job: &serde_json::Value, install: &str) -> Vec<f64> {
+    use std::io::Write;
+    let mut child = Command::new("python3")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(job.to_string().as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the peer failed ({install})");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect()
+}
+
+/// Configurations drawn log-uniform from `ranges` (log10 of gamma, C, epsilon).
+pub fn configs(ranges: [(f64, f64); 3], n: usize, seed: u64) -> Vec<[f64; 3]> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| ranges.map(|(lo, hi)| 10f64.powf(rng.gen_range(lo..hi))))
+        .collect()
+}
+
+pub fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
