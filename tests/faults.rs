@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::helper::{ndjson, svr_etl, wait_for, Moto, Proxy};
+use crate::helper::{ndjson, svr_etl, wait_for, Logged, Moto, Proxy};
 
 /// `svr-etl run` on a one-second schedule writing to `s3://bucket/p` through
 /// `endpoint`, with its stderr collected.
@@ -28,25 +28,15 @@ impl Daemon {
             "[schedule]\ncron = \"* * * * * *\"\nshutdown_grace_secs = 60\n[sink]\nurl = \"s3://{bucket}/p\"\n"
         );
         std::fs::write(dir.path().join("svr-etl.toml"), config).unwrap();
-        let mut child = svr_etl(dir.path())
-            .args(["run", "--config", "svr-etl.toml"])
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("SVR_ETL__S3__ENDPOINT_URL", endpoint)
-            .env("SVR_ETL__S3__FORCE_PATH_STYLE", "true")
-            .env("SVR_ETL__S3__REGION", "us-east-1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let lines = log.clone();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line);
-            }
-        });
+        let Logged { child, log } = Logged::spawn(
+            svr_etl(dir.path())
+                .args(["run", "--config", "svr-etl.toml"])
+                .env("AWS_ACCESS_KEY_ID", "test")
+                .env("AWS_SECRET_ACCESS_KEY", "test")
+                .env("SVR_ETL__S3__ENDPOINT_URL", endpoint)
+                .env("SVR_ETL__S3__FORCE_PATH_STYLE", "true")
+                .env("SVR_ETL__S3__REGION", "us-east-1"),
+        );
         Daemon {
             child,
             log,

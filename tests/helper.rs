@@ -541,3 +541,37 @@ impl FaultProxy {
         counts["injected"][kind].as_u64().unwrap_or(0)
     }
 }
+
+/// A child process whose stderr lines are collected as they come.
+pub struct Logged {
+    pub child: std::process::Child,
+    pub log: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Logged {
+    /// Spawns `cmd` with stderr piped into the log and stdout discarded.
+    pub fn spawn(cmd: &mut Command) -> Logged {
+        let mut child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let lines = log.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        Logged { child, log }
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}

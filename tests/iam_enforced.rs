@@ -6,16 +6,14 @@
 //! credentials, from a fake IMDSv2 over moto's STS, must lose no trial across
 //! rotations.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-use crate::helper::{stderr, svr_etl, svr_etl_at, Keys, LoopbackScript, Moto};
+use crate::helper::{stderr, svr_etl, svr_etl_at, Keys, Logged, LoopbackScript, Moto};
 
 const PREFIX: &str = "p";
 const UPLOAD_TIMEOUT_SECS: u64 = 2;
@@ -43,29 +41,16 @@ fn run_daemon(
     done: impl Fn(&str) -> bool,
     within: Duration,
 ) -> Result<String, String> {
-    let mut child = cmd
-        .args(["run"])
-        .env("SVR_ETL__SCHEDULE__CRON", "* * * * * *")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = Arc::new(Mutex::new(String::new()));
-    let lines = log.clone();
-    let err = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            let mut log = lines.lock().unwrap();
-            log.push_str(&line);
-            log.push('\n');
-        }
-    });
+    let mut daemon = Logged::spawn(
+        cmd.args(["run"])
+            .env("SVR_ETL__SCHEDULE__CRON", "* * * * * *"),
+    );
     let started = std::time::Instant::now();
     let outcome = loop {
-        if done(&log.lock().unwrap()) {
+        if done(&daemon.lines().join("\n")) {
             break Ok(());
         }
-        if let Ok(Some(status)) = child.try_wait() {
+        if let Ok(Some(status)) = daemon.child.try_wait() {
             break Err(format!("run exited with {status}"));
         }
         if started.elapsed() > within {
@@ -73,9 +58,9 @@ fn run_daemon(
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-    let status = child.wait().unwrap();
-    let log = log.lock().unwrap().clone();
+    let _ = kill(Pid::from_raw(daemon.child.id() as i32), Signal::SIGTERM);
+    let status = daemon.child.wait().unwrap();
+    let log = daemon.lines().join("\n");
     outcome.map_err(|e| format!("{e}\n{log}"))?;
     if !status.success() {
         return Err(format!("run ended with {status}\n{log}"));
