@@ -75,6 +75,7 @@ async fn scenario(faults: Value, kind: &str, needle: &str, rows: Option<usize>) 
     let injected = proxy.injected(kind);
     assert!(injected >= 1, "no {kind} was injected");
     let lines = lines_with(&out, needle);
+    eprintln!("{kind}: {lines:#?}");
     assert_eq!(
         lines.len() as u64,
         injected,

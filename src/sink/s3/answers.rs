@@ -1,12 +1,15 @@
 //! What S3's refusals mean to a reader of the journal: one line per failed request,
 //! naming the object, S3's code and, where a permission is missing, which.
 
-use aws_sdk_s3::config::interceptors::FinalizerInterceptorContextRef;
+use aws_sdk_s3::config::interceptors::{
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+};
 use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::retries::RequestAttempts;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
 
 use super::S3Sink;
 use crate::sink::{Sink, SinkError};
@@ -76,9 +79,35 @@ fn kms_hint(message: &str) -> Option<String> {
 #[derive(Debug)]
 pub(super) struct LogRetriedAnswers;
 
+/// The path of the attempt in flight: the request has been sent by the time its answer
+/// is read, so it is noted on the way out.
+#[derive(Debug, Clone)]
+struct AttemptPath(String);
+
+impl Storable for AttemptPath {
+    type Storer = StoreReplace<Self>;
+}
+
 impl Intercept for LogRetriedAnswers {
     fn name(&self) -> &'static str {
         "LogRetriedAnswers"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let path = context
+            .request()
+            .uri()
+            .split('?')
+            .next()
+            .unwrap_or_default();
+        cfg.interceptor_state()
+            .store_put(AttemptPath(path.to_string()));
+        Ok(())
     }
 
     fn read_after_attempt(
@@ -89,10 +118,7 @@ impl Intercept for LogRetriedAnswers {
     ) -> Result<(), BoxError> {
         let op = cfg.load::<Metadata>().map_or("request", |m| m.name());
         let attempt = cfg.load::<RequestAttempts>().map_or(1, |a| a.attempts());
-        let path = context
-            .request()
-            .map(|r| r.uri().split('?').next().unwrap_or_default().to_string())
-            .unwrap_or_default();
+        let path = cfg.load::<AttemptPath>().map_or("", |p| p.0.as_str());
         let Some(response) = context.response() else {
             // No answer: the connection failed or was cut, perhaps after the request
             // did its work. The retry then meets it (see `identity`).

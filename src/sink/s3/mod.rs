@@ -67,11 +67,13 @@ impl S3Sink {
                     .operation_attempt_timeout(Duration::from_secs(60))
                     .build(),
             )
-            // Adaptive: S3's 503 SlowDown is about the rate of requests to a prefix,
-            // so every request of this client slows down, not only the one retried.
-            // Once a write's attempts run out, the daemon's retry queue backs off
-            // from 1 s to 30 s.
-            .retry_config(RetryConfig::adaptive().with_max_attempts(4));
+            // Standard mode, not adaptive: a daemon sends a few requests a second, far
+            // below S3's per-prefix rates, so a 503 SlowDown is S3 scaling, not this
+            // client going too fast. Adaptive mode's rate limiter starts from that
+            // small measured rate and held the next attempt back 20 s after a single
+            // SlowDown (standard: 0.07 s). Once a write's attempts run out, the
+            // daemon's retry queue backs off from 1 s to 30 s.
+            .retry_config(RetryConfig::standard().with_max_attempts(4));
         if let Some(region) = settings.region.get() {
             loader = loader.region(aws_config::Region::new(region.to_string()));
         } else if settings.endpoint_url.get().is_some() {
