@@ -7,9 +7,10 @@
 //!     pip install scikit-learn==1.9.1
 //!     cargo bench --bench whole_trial
 //!
-//! svr-etl is measured twice: its compute alone (the trainer's fit and folds on one
-//! thread, sharing the trial's kernel), and the whole trial as the daemon runs it,
-//! records written to a local sink. Under `cargo test` it runs three configurations of
+//! svr-etl is measured three ways: its compute alone (the trainer's fit and folds on
+//! one thread, sharing the trial's kernel), and whole trials written to a local sink,
+//! one after another or each fitted while the one before is written (as `svr-etl once
+//! --trials N` runs them). The written runs report the mean over the configurations. Under `cargo test` it runs three configurations of
 //! each as a smoke test.
 
 mod support;
@@ -25,7 +26,7 @@ use svr_etl::model::id::HyperIdGenerator;
 use svr_etl::model::params::TrialParams;
 use svr_etl::sink::Connector;
 use svr_etl::trial::trainer::{Engine, Trainer};
-use svr_etl::trial::{system_clock, Draw, Pipeline};
+use svr_etl::trial::{system_clock, Draw, FittedTrial, Pipeline};
 use tokio_util::sync::CancellationToken;
 
 const REPEATS: usize = 5;
@@ -97,9 +98,10 @@ fn floor(configs: &[[f64; 3]], repeats: usize) -> Vec<f64> {
         .collect()
 }
 
-/// Seconds per trial as the daemon runs them, written to a local sink: median over the
-/// configurations, each run once (a trial writes new objects every time).
-fn written(configs: &[[f64; 3]]) -> f64 {
+/// Seconds per trial, the configurations run in turn and written to a local sink: one
+/// trial after another (`overlap` false), or each fitted while the one before is
+/// written, as `svr-etl once --trials N` runs them.
+fn written(configs: &[[f64; 3]], overlap: bool) -> f64 {
     let out = tempfile::tempdir().unwrap();
     std::env::set_var("SVR_ETL__SINK__URL", out.path());
     std::env::set_var("SVR_ETL__LOG__LEVEL", "warn");
@@ -119,14 +121,28 @@ fn written(configs: &[[f64; 3]]) -> f64 {
         )
         .await
         .unwrap();
-        let mut times = Vec::new();
-        for [g, c, e] in configs {
-            let draw = Draw::Given(TrialParams::new(*g, *c, *e).unwrap());
-            let start = Instant::now();
-            assert!(pipeline.run_trial(draw, &cancel).await.is_ok());
-            times.push(start.elapsed().as_secs_f64());
+        let draws = configs
+            .iter()
+            .map(|[g, c, e]| Draw::Given(TrialParams::new(*g, *c, *e).unwrap()));
+        let start = Instant::now();
+        let mut writing: Option<FittedTrial> = None;
+        for draw in draws {
+            if !overlap {
+                assert!(pipeline.run_trial(draw, &cancel).await.is_ok());
+                continue;
+            }
+            let previous = async {
+                if let Some(trial) = writing.take() {
+                    assert!(trial.write(&cancel).await.is_ok());
+                }
+            };
+            let (fitted, ()) = tokio::join!(pipeline.fit_trial(draw, &cancel), previous);
+            writing = Some(fitted);
         }
-        median(&times)
+        if let Some(trial) = writing {
+            assert!(trial.write(&cancel).await.is_ok());
+        }
+        start.elapsed().as_secs_f64() / configs.len() as f64
     })
 }
 
@@ -160,10 +176,11 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         let few = configs([(-2.0, 2.0), (-2.0, 2.0), (-2.0, 0.0)], 3, 1);
         println!(
-            "smoke: compute {:.4} s, floor {:.5} s, written {:.4} s per trial",
+            "smoke: compute {:.4} s, floor {:.5} s, written {:.4} s, overlapped {:.4} s per trial",
             median(&compute(&few, 1, true)),
             median(&floor(&few, 1)),
-            written(&few)
+            written(&few, false),
+            written(&few, true)
         );
         return;
     }
@@ -181,13 +198,14 @@ fn main() {
         let ours = compute(&cfgs, REPEATS, true);
         let unshared = compute(&cfgs, REPEATS, false);
         let kernel = floor(&cfgs, REPEATS);
-        let with_writes = written(&cfgs);
+        let with_writes = written(&cfgs, false);
+        let overlapped = written(&cfgs, true);
         let ratios =
             |a: &[f64], b: &[f64]| -> Vec<f64> { a.iter().zip(b).map(|(a, b)| a / b).collect() };
         let faster = ratios(&sk, &ours);
         let over_floor = ratios(&ours, &kernel);
         println!(
-            "{band:<8} scikit-learn {:.2} ms; svr-etl compute {:.3} ms ({:.1}x faster, slowest config {:.1}x; each fit its own kernel {:.3} ms), written to a local sink {:.3} ms ({:.1}x); floor {:.3} ms (compute is {:.1}x it)",
+            "{band:<8} scikit-learn {:.2} ms; svr-etl compute {:.3} ms ({:.1}x faster, slowest config {:.1}x; each fit its own kernel {:.3} ms), written to a local sink {:.3} ms ({:.1}x), each fitted while the one before is written {:.3} ms ({:.1}x); floor {:.3} ms (compute is {:.1}x it)",
             median(&sk) * 1e3,
             median(&ours) * 1e3,
             median(&faster),
@@ -195,6 +213,8 @@ fn main() {
             median(&unshared) * 1e3,
             with_writes * 1e3,
             median(&sk) / with_writes,
+            overlapped * 1e3,
+            median(&sk) / overlapped,
             median(&kernel) * 1e3,
             median(&over_floor),
         );

@@ -11,8 +11,8 @@ use crate::error::AppError;
 use crate::model::id::HyperIdGenerator;
 use crate::model::params::SamplerKind;
 use crate::model::params::{SeedSource, TrialParams};
-use crate::sink::Connector;
-use crate::trial::{system_clock, Clock, Draw, Pipeline, TrialReport};
+use crate::sink::{Connector, OpenSink};
+use crate::trial::{system_clock, Clock, Draw, FittedTrial, Pipeline, TrialReport};
 
 /// What `svr-etl once` was asked for, checked.
 #[derive(Debug, Clone)]
@@ -41,26 +41,28 @@ impl OnceRequest {
 pub async fn run(settings: Settings, args: OnceArgs) -> Result<(), AppError> {
     let settings = with_sink(settings, args.sink.as_deref())?;
     let request = OnceRequest::from_cli(&args)?;
-    let reports = once(settings, request, system_clock()).await?;
+    let reports = once(settings, request, system_clock(), &Connector).await?;
     for report in &reports {
         print(&format!("{}\n", report.summary_line()))?;
     }
     first_failure(&reports)
 }
 
-/// Publishes the data set if needed and runs the trials, one after another. A failed
-/// trial does not stop the others: its report says why.
+/// Publishes the data set if needed and runs the trials, one after another, each
+/// fitted while the one before is written (its writes done before the next trial's
+/// start). A failed trial does not stop the others: its report says why.
 pub async fn once(
     settings: Settings,
     request: OnceRequest,
     clock: Clock,
+    sinks: &dyn OpenSink,
 ) -> Result<Vec<TrialReport>, AppError> {
     let ids = Arc::new(HyperIdGenerator::new());
     let cancel = CancellationToken::new();
-    let (pipeline, _) =
-        Pipeline::open(&settings.pipeline(), &Connector, ids, clock, &cancel).await?;
+    let (pipeline, _) = Pipeline::open(&settings.pipeline(), sinks, ids, clock, &cancel).await?;
     let mut seeds = SeedSource::new(settings.search().seed);
     let mut reports = Vec::new();
+    let mut writing: Option<FittedTrial> = None;
     for _ in 0..request.trials.max(1) {
         let draw = match request.params {
             Some(p) => Draw::Given(p),
@@ -74,7 +76,18 @@ pub async fn once(
                 },
             },
         };
-        reports.push(pipeline.run_trial(draw, &cancel).await);
+        let previous = async {
+            match writing.take() {
+                Some(trial) => Some(trial.write(&cancel).await),
+                None => None,
+            }
+        };
+        let (fitted, written) = tokio::join!(pipeline.fit_trial(draw, &cancel), previous);
+        reports.extend(written);
+        writing = Some(fitted);
+    }
+    if let Some(trial) = writing {
+        reports.push(trial.write(&cancel).await);
     }
     Ok(reports)
 }

@@ -52,6 +52,10 @@ impl Unwritten {
         &self.record
     }
 
+    pub(super) fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
     /// Writes what is left: facts first, then the hyper record. The report is ok,
     /// failed for good, or carries the trial back as unwritten.
     pub async fn deliver(mut self, cancel: &CancellationToken) -> TrialReport {

@@ -192,6 +192,13 @@ impl Pipeline {
     /// to be written later. Once `cancel` fires, the trial stops where it is, its open
     /// uploads aborted, and writes nothing more.
     pub async fn run_trial(&self, draw: Draw, cancel: &CancellationToken) -> TrialReport {
+        self.fit_trial(draw, cancel).await.write(cancel).await
+    }
+
+    /// The first half of [`Pipeline::run_trial`]: draws the trial, fits it and
+    /// cross-validates it, and tells the search its score; nothing of it is written
+    /// yet. The next trial can be drawn and fitted while this one is written.
+    pub async fn fit_trial(&self, draw: Draw, cancel: &CancellationToken) -> FittedTrial {
         let created = (self.clock)();
         let hyper_id = self.ids.next(created);
         let space = match draw {
@@ -221,16 +228,16 @@ impl Pipeline {
                 None
             }
         };
-        let cv_r2 = record.cv_r2.filter(|_| record.status == TrialStatus::Ok);
-        let unwritten = Unwritten::new(self.clone(), created, record, predictions);
-        let report = unwritten.deliver(cancel).await;
+        // The score is known now: the next suggestion can use it while this trial's
+        // objects are written.
         if tpe {
+            let cv_r2 = record.cv_r2.filter(|_| record.status == TrialStatus::Ok);
             self.searcher.finish(hyper_id, &chosen.params, cv_r2).await;
         }
-        if let Some(key) = marker {
-            self.withdraw(&key, cancel).await;
+        FittedTrial {
+            unwritten: Unwritten::new(self.clone(), created, record, predictions),
+            marker,
         }
-        report
     }
 
     /// The study fingerprint of trials drawn from `space` (`None`: given by hand).
@@ -357,6 +364,27 @@ impl Pipeline {
         let body = self.layout.encode(Arc::new(move |w| line.write_ndjson(w)));
         let key = self.layout.hyper_key(created, record.hyper_id);
         self.sink.create(&key, body, &self.deadline(cancel)).await
+    }
+}
+
+/// A trial fitted and scored, its objects not written yet.
+#[derive(Debug)]
+pub struct FittedTrial {
+    unwritten: Unwritten,
+    /// The key that announces the trial while it runs, withdrawn once it is written.
+    marker: Option<String>,
+}
+
+impl FittedTrial {
+    /// The second half of [`Pipeline::run_trial`]: writes the trial's objects, then
+    /// withdraws its marker.
+    pub async fn write(self, cancel: &CancellationToken) -> TrialReport {
+        let pipeline = self.unwritten.pipeline().clone();
+        let report = self.unwritten.deliver(cancel).await;
+        if let Some(key) = self.marker {
+            pipeline.withdraw(&key, cancel).await;
+        }
+        report
     }
 }
 
