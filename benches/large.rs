@@ -1,7 +1,9 @@
 //! Large training sets: the exact engine against scikit-learn's SVR on Friedman's
 //! first function (five uniform features and noise) with 5,000 and 10,000 training
-//! rows (gamma 0.1, C 1, epsilon 0.1), fit and predict every row, one thread, each
-//! side in a process of its own for its peak memory.
+//! rows (gamma 0.1, C 1, epsilon 0.1), fit and predict every row, then the same with
+//! 5-fold cross-validation (`cross_val_score(cv=5)` on the peer's side, the trial's
+//! folds sharing its kernel on ours), one thread, each side in a process of its own
+//! for its peak memory.
 //!
 //!     pip install scikit-learn==1.9.1
 //!     cargo bench --bench large
@@ -22,15 +24,20 @@ use tokio_util::sync::CancellationToken;
 
 /// Fits the data set at `path` here; seconds (fit and predict, after loading) and
 /// peak MiB.
-fn ours(path: &str, max_fit_mib: u64) -> (f64, f64) {
+fn ours(path: &str, max_fit_mib: u64, folds: usize) -> (f64, f64) {
     let data = Arc::new(Dataset::from_file(path.as_ref()).unwrap());
     let solver = support::solver(Engine::Exact, max_fit_mib);
     let start = Instant::now();
-    let trainer = Trainer::new(data, solver).unwrap();
-    let params = TrialParams::new(0.1, 1.0, 0.1).unwrap();
-    trainer
-        .fit(&params, &Default::default(), &CancellationToken::new())
+    let trainer = Trainer::new(data, solver)
+        .unwrap()
+        .with_folds(folds)
         .unwrap();
+    let params = TrialParams::new(0.1, 1.0, 0.1).unwrap();
+    let (kernel, cancel) = (trainer.kernel_for(&params), CancellationToken::new());
+    trainer.fit(&params, &kernel, &cancel).unwrap();
+    for k in 0..folds {
+        trainer.fit_fold(k, &params, &kernel, &cancel).unwrap();
+    }
     (start.elapsed().as_secs_f64(), support::peak_rss_mib())
 }
 
@@ -73,9 +80,14 @@ fn peer(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn child(path: &str, max_fit_mib: u64) -> (f64, f64) {
+fn child(path: &str, max_fit_mib: u64, folds: usize) -> (f64, f64) {
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--child", path, &max_fit_mib.to_string()])
+        .args([
+            "--child",
+            path,
+            &max_fit_mib.to_string(),
+            &folds.to_string(),
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -90,7 +102,7 @@ fn child(path: &str, max_fit_mib: u64) -> (f64, f64) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--child") {
-        let (secs, mib) = ours(&args[2], args[3].parse().unwrap());
+        let (secs, mib) = ours(&args[2], args[3].parse().unwrap(), args[4].parse().unwrap());
         println!("{secs} {mib}");
         return;
     }
@@ -98,28 +110,35 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let full = args.iter().any(|a| a == "--bench");
     // The default solver.max_fit_mib, and a kernel cache near scikit-learn's 200 MB.
-    let runs: &[(usize, u64)] = if full {
-        &[(5_000, 2048), (10_000, 2048), (10_000, 256)]
+    let runs: &[(usize, u64, usize)] = if full {
+        &[
+            (5_000, 2048, 0),
+            (10_000, 2048, 0),
+            (10_000, 256, 0),
+            (5_000, 2048, 5),
+            (10_000, 2048, 5),
+            (10_000, 256, 5),
+        ]
     } else {
-        &[(400, 2048)]
+        &[(400, 2048, 5)]
     };
-    println!("training rows  max_fit_mib   scikit-learn s  MiB    exact s  MiB    time ratio  memory ratio");
-    for &(n, max_fit_mib) in runs {
+    println!("training rows  max_fit_mib  folds   scikit-learn s  MiB    exact s  MiB    time ratio  memory ratio");
+    for &(n, max_fit_mib, folds) in runs {
         let path = dir.path().join(format!("friedman-{n}.json"));
         let path = path.to_str().unwrap();
         write_friedman1(n, path);
-        let (ours_s, ours_mib) = child(path, max_fit_mib);
+        let (ours_s, ours_mib) = child(path, max_fit_mib, folds);
         if !full {
             println!("smoke: {n} rows in {ours_s:.3} s, {ours_mib:.1} MiB");
             continue;
         }
-        let theirs = peer(&["fit", path]);
+        let theirs = peer(&["fit", path, &folds.to_string()]);
         let v: Vec<f64> = theirs
             .split_whitespace()
             .map(|x| x.parse().unwrap())
             .collect();
         println!(
-            "{n:>13}  {max_fit_mib:>11}   {:>14.2} {:>5.0}    {ours_s:>7.2} {ours_mib:>5.0}    {:>10.2}  {:>12.2}",
+            "{n:>13}  {max_fit_mib:>11}  {folds:>5}   {:>14.2} {:>5.0}    {ours_s:>7.2} {ours_mib:>5.0}    {:>10.2}  {:>12.2}",
             v[0],
             v[1],
             ours_s / v[0],

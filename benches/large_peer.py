@@ -1,7 +1,8 @@
 """The peer of `cargo bench --bench large`: fits scikit-learn's SVR on the data set
-file the benchmark wrote and prints seconds and peak resident MiB.
+file the benchmark wrote, predicts every row, and with FOLDS above 0 scores it by
+`cross_val_score(cv=FOLDS)` on the training rows; prints seconds and peak resident MiB.
 
-    python3 benches/large_peer.py fit PATH
+    python3 benches/large_peer.py fit PATH [FOLDS]
 """
 
 import json
@@ -12,7 +13,8 @@ import time
 import numpy as np
 
 
-def fit(path):
+def fit(path, folds):
+    from sklearn.model_selection import cross_val_score
     from sklearn.svm import SVR
     from threadpoolctl import threadpool_limits
 
@@ -23,10 +25,13 @@ def fit(path):
     train = np.array([r["is_train"] for r in rows])
     with threadpool_limits(1):
         start = time.perf_counter()
-        SVR(kernel="rbf", gamma=0.1, C=1.0, epsilon=0.1).fit(x[train], y[train]).predict(x)
+        svr = SVR(kernel="rbf", gamma=0.1, C=1.0, epsilon=0.1)
+        svr.fit(x[train], y[train]).predict(x)
+        if folds:
+            cross_val_score(svr, x[train], y[train], cv=folds)
         secs = time.perf_counter() - start
     print(secs, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 if __name__ == "__main__":
-    fit(sys.argv[2])
+    fit(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 0)
