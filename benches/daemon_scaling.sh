@@ -24,7 +24,8 @@ for ((k = 1; k <= cores; k *= 2)); do
     peak=$(awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status")
     kill -TERM "$pid"
     wait "$pid" || true
-    ms=$(grep -m1 "run finished" "$dir/log" | sed 's/.* ms=\([0-9.]*\).*/\1/')
+    ms=$(grep -m1 "run finished" "$dir/log" | sed -n 's/.* in \([0-9.]*\) ms$/\1/p')
+    [ -n "$ms" ] || { echo "daemon_scaling: no run time in: $(grep -m1 "run finished" "$dir/log")"; exit 1; }
     secs=$(awk -v m="$ms" 'BEGIN {printf "%.3f", m / 1000}')
     base=${base:-$secs}
     eff=$(awk -v b="$base" -v s="$secs" -v k="$k" 'BEGIN {printf "%.1f", 100 * b / (k * s)}')
