@@ -7,14 +7,15 @@
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Output};
+use std::sync::Arc;
 
 use serde_json::Value;
 use svr_etl::compaction::Compactor;
 use svr_etl::config::Settings;
-use svr_etl::sink::{BodyWriter, Deadline, LocalSink, Sink, SinkError, Written};
+use svr_etl::sink::{LocalSink, Sink, SinkError};
 
 use crate::athena::{duckdb, duckdb_tables};
-use crate::helper::{files_under, stderr, stdout, svr_etl, svr_etl_at};
+use crate::helper::{files_under, stderr, stdout, svr_etl, svr_etl_at, Create, Hooked};
 
 fn ok(out: Output) -> String {
     assert!(out.status.success(), "{}", stderr(&out));
@@ -377,52 +378,6 @@ fn a_day_past_max_object_mib_is_split_into_whole_trial_parts() {
     assert_eq!(rows(&tables, "hyperparams_all"), 40);
 }
 
-/// A local sink whose writes under one prefix fail, as a store refusing mid-compaction.
-#[derive(Debug)]
-struct RefusingUnder {
-    inner: LocalSink,
-    prefix: &'static str,
-}
-
-#[async_trait::async_trait]
-impl Sink for RefusingUnder {
-    async fn create(
-        &self,
-        key: &str,
-        body: BodyWriter,
-        deadline: &Deadline,
-    ) -> Result<Written, SinkError> {
-        if key.starts_with(self.prefix) {
-            return Err(SinkError::Remote {
-                op: "uploading",
-                location: self.location(key),
-                message: "503 Slow Down".into(),
-            });
-        }
-        self.inner.create(key, body, deadline).await
-    }
-
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, SinkError> {
-        self.inner.get(key).await
-    }
-
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, SinkError> {
-        self.inner.list(prefix).await
-    }
-
-    async fn delete(&self, key: &str) -> Result<(), SinkError> {
-        self.inner.delete(key).await
-    }
-
-    async fn clean_stale(&self, age: std::time::Duration) -> Result<usize, SinkError> {
-        self.inner.clean_stale(age).await
-    }
-
-    fn location(&self, key: &str) -> String {
-        self.inner.location(key)
-    }
-}
-
 #[tokio::test]
 async fn a_compaction_stopped_between_the_tables_counts_no_trial_twice_and_finishes_later() {
     let dir = tempfile::tempdir().unwrap();
@@ -438,9 +393,18 @@ async fn a_compaction_stopped_between_the_tables_counts_no_trial_twice_and_finis
     let compactor = Compactor::new(settings.compaction(), settings.sink().upload_timeout());
     let day: chrono::NaiveDate = day_text.parse().unwrap();
 
-    let refusing = RefusingUnder {
-        inner: LocalSink::new(sink.clone()),
-        prefix: "hyper_parquet/",
+    // Writes of the hyper records' parts fail, as a store refusing mid-compaction.
+    let local = LocalSink::new(sink.clone());
+    let refusing = Hooked {
+        hook: Arc::new(move |create| match create {
+            Create::Starting(key) if key.starts_with("hyper_parquet/") => Some(SinkError::Remote {
+                op: "uploading",
+                location: local.location(key),
+                message: "503 Slow Down".into(),
+            }),
+            _ => None,
+        }),
+        inner: Arc::new(LocalSink::new(sink.clone())),
     };
     let err = compactor
         .compact_day(&refusing, day)

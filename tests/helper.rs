@@ -575,3 +575,66 @@ impl Logged {
         self.log.lock().unwrap().clone()
     }
 }
+
+/// What a [`Hooked`] sink's hook is told: a create about to start (it may refuse it
+/// with an error), or one that has ended.
+pub enum Create<'a> {
+    Starting(&'a str),
+    Ended(&'a str),
+}
+
+/// A real sink with a hook called around each create; every other operation passes
+/// straight through.
+pub struct Hooked {
+    pub inner: Arc<dyn svr_etl::sink::Sink>,
+    #[allow(clippy::type_complexity)]
+    pub hook: Arc<dyn Fn(Create<'_>) -> Option<svr_etl::sink::SinkError> + Send + Sync>,
+}
+
+impl std::fmt::Debug for Hooked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooked")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+#[async_trait::async_trait]
+impl svr_etl::sink::Sink for Hooked {
+    async fn create(
+        &self,
+        key: &str,
+        body: svr_etl::sink::BodyWriter,
+        deadline: &svr_etl::sink::Deadline,
+    ) -> Result<svr_etl::sink::Written, svr_etl::sink::SinkError> {
+        if let Some(refused) = (self.hook)(Create::Starting(key)) {
+            return Err(refused);
+        }
+        let written = self.inner.create(key, body, deadline).await;
+        (self.hook)(Create::Ended(key));
+        written
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, svr_etl::sink::SinkError> {
+        self.inner.get(key).await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, svr_etl::sink::SinkError> {
+        self.inner.list(prefix).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), svr_etl::sink::SinkError> {
+        self.inner.delete(key).await
+    }
+
+    async fn clean_stale(
+        &self,
+        age: std::time::Duration,
+    ) -> Result<usize, svr_etl::sink::SinkError> {
+        self.inner.clean_stale(age).await
+    }
+
+    fn location(&self, key: &str) -> String {
+        self.inner.location(key)
+    }
+}

@@ -3,15 +3,14 @@
 //! writes done before the next trial's begin.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use svr_etl::commands::{once, OnceRequest};
 use svr_etl::config::Settings;
-use svr_etl::sink::{
-    BodyWriter, Connector, Deadline, OpenSink, S3Settings, Sink, SinkError, SinkSettings, Written,
-};
+use svr_etl::sink::{Connector, OpenSink, S3Settings, Sink, SinkSettings};
 use svr_etl::trial::Clock;
+
+use crate::helper::{Create, Hooked};
 
 #[derive(Debug, Clone, PartialEq)]
 enum Event {
@@ -23,56 +22,21 @@ enum Event {
 
 type Log = Arc<Mutex<Vec<Event>>>;
 
-/// A real sink whose creates are logged as they start and end.
-#[derive(Debug)]
-struct Recorded {
-    inner: Arc<dyn Sink>,
-    log: Log,
-}
-
-#[async_trait]
-impl Sink for Recorded {
-    async fn create(
-        &self,
-        key: &str,
-        body: BodyWriter,
-        deadline: &Deadline,
-    ) -> Result<Written, SinkError> {
-        self.log.lock().unwrap().push(Event::Start(key.to_string()));
-        let written = self.inner.create(key, body, deadline).await;
-        self.log.lock().unwrap().push(Event::End(key.to_string()));
-        written
-    }
-
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, SinkError> {
-        self.inner.get(key).await
-    }
-
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, SinkError> {
-        self.inner.list(prefix).await
-    }
-
-    async fn delete(&self, key: &str) -> Result<(), SinkError> {
-        self.inner.delete(key).await
-    }
-
-    async fn clean_stale(&self, age: Duration) -> Result<usize, SinkError> {
-        self.inner.clean_stale(age).await
-    }
-
-    fn location(&self, key: &str) -> String {
-        self.inner.location(key)
-    }
-}
-
 struct Recorder(Log);
 
 #[async_trait]
 impl OpenSink for Recorder {
     async fn open(&self, sink: &SinkSettings, s3: &S3Settings) -> Arc<dyn Sink> {
-        Arc::new(Recorded {
+        let log = self.0.clone();
+        Arc::new(Hooked {
             inner: Connector.open(sink, s3).await,
-            log: self.0.clone(),
+            hook: Arc::new(move |create| {
+                log.lock().unwrap().push(match create {
+                    Create::Starting(key) => Event::Start(key.to_string()),
+                    Create::Ended(key) => Event::End(key.to_string()),
+                });
+                None
+            }),
         })
     }
 }

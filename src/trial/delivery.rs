@@ -141,3 +141,28 @@ fn cancelled() -> SinkError {
         location: "the remaining objects".into(),
     }
 }
+
+/// A trial fitted and scored, its objects not written yet.
+#[derive(Debug)]
+pub struct FittedTrial {
+    unwritten: Unwritten,
+    /// The key that announces the trial while it runs, withdrawn once it is written.
+    marker: Option<String>,
+}
+
+impl FittedTrial {
+    pub(super) fn new(unwritten: Unwritten, marker: Option<String>) -> FittedTrial {
+        FittedTrial { unwritten, marker }
+    }
+
+    /// The second half of [`Pipeline::run_trial`]: writes the trial's objects, then
+    /// withdraws its marker.
+    pub async fn write(self, cancel: &CancellationToken) -> TrialReport {
+        let pipeline = self.unwritten.pipeline().clone();
+        let report = self.unwritten.deliver(cancel).await;
+        if let Some(key) = self.marker {
+            pipeline.withdraw(&key, cancel).await;
+        }
+        report
+    }
+}

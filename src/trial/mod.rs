@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use choice::Chosen;
 pub use choice::Draw;
 use cores::Cores;
-pub use delivery::Unwritten;
+pub use delivery::{FittedTrial, Unwritten};
 pub use publish::PublishError;
 pub use trial_report::TrialReport;
 
@@ -234,10 +234,10 @@ impl Pipeline {
             let cv_r2 = record.cv_r2.filter(|_| record.status == TrialStatus::Ok);
             self.searcher.finish(hyper_id, &chosen.params, cv_r2).await;
         }
-        FittedTrial {
-            unwritten: Unwritten::new(self.clone(), created, record, predictions),
+        FittedTrial::new(
+            Unwritten::new(self.clone(), created, record, predictions),
             marker,
-        }
+        )
     }
 
     /// The study fingerprint of trials drawn from `space` (`None`: given by hand).
@@ -364,27 +364,6 @@ impl Pipeline {
         let body = self.layout.encode(Arc::new(move |w| line.write_ndjson(w)));
         let key = self.layout.hyper_key(created, record.hyper_id);
         self.sink.create(&key, body, &self.deadline(cancel)).await
-    }
-}
-
-/// A trial fitted and scored, its objects not written yet.
-#[derive(Debug)]
-pub struct FittedTrial {
-    unwritten: Unwritten,
-    /// The key that announces the trial while it runs, withdrawn once it is written.
-    marker: Option<String>,
-}
-
-impl FittedTrial {
-    /// The second half of [`Pipeline::run_trial`]: writes the trial's objects, then
-    /// withdraws its marker.
-    pub async fn write(self, cancel: &CancellationToken) -> TrialReport {
-        let pipeline = self.unwritten.pipeline().clone();
-        let report = self.unwritten.deliver(cancel).await;
-        if let Some(key) = self.marker {
-            pipeline.withdraw(&key, cancel).await;
-        }
-        report
     }
 }
 
