@@ -1,6 +1,6 @@
 //! The shipped policy, enforced: moto checks every request against IAM, and the keys
 //! hold only `config/iam-policy.json` (BUCKET and PREFIX filled in). Everything the
-//! daemon and its commands do must succeed with it, a write outside the prefix must
+//! daemon and its commands do, multipart uploads included, must succeed with it, a write outside the prefix must
 //! be refused, and without any one of its actions something must fail. On EC2 the same
 //! policy sits on an instance role whose credentials rotate: a daemon on such
 //! credentials, from a fake IMDSv2 over moto's STS, must lose no trial across
@@ -166,7 +166,29 @@ async fn the_shipped_policy_allows_all_the_daemon_does_and_nothing_outside_its_p
         .await
         .unwrap();
 
+    // Objects past one part (a 90,000-row data set, 5 MiB parts): multipart uploads,
+    // each of their calls, under the same policy.
+    let (bucket_large, keys_large) = user(&moto, "svr-etl-large", None).await;
     let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("large.ndjson");
+    crate::faults::large_data_set(&data, 90_000);
+    let mut large = svr_etl(dir.path());
+    as_user(&mut large, &moto, Some(&keys_large));
+    let out = large
+        .env("SVR_ETL__DATASET__PATH", &data)
+        .env("SVR_ETL__SINK__PART_SIZE_MIB", "5")
+        .args(["once", "--sink", &format!("s3://{bucket_large}/{PREFIX}")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let etag = moto
+        .etag(&bucket_large, &format!("{PREFIX}/data/data.json"))
+        .await;
+    assert!(
+        etag.contains('-'),
+        "the data set went up in one part: {etag}"
+    );
+
     let mut outside = svr_etl(dir.path());
     as_user(&mut outside, &moto, Some(&keys));
     let out = outside
