@@ -77,8 +77,9 @@ fn etag_of(digests: &[[u8; 16]]) -> String {
     }
 }
 
-/// How a taken key was (or will be) judged, said once per process: whether the store
-/// keeps checksums is a property of the store, learnt at the first write.
+/// How a taken key was (or will be) judged, said once per sink (a reload that opens a
+/// new one says it again): whether the store keeps checksums is a property of the
+/// store, learnt at the first write.
 #[derive(Debug, Default)]
 pub(super) struct IdentityLog(AtomicBool);
 
