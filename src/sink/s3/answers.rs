@@ -135,8 +135,12 @@ impl Intercept for LogRetriedAnswers {
             return Ok(());
         };
         let status = response.status().as_u16();
-        let body = response.body().bytes().unwrap_or_default();
-        let code = error_code(body).unwrap_or_default();
+        // Only an error's document is read: a successful listing is not searched.
+        let code = match status {
+            400.. => error_code(response.body().bytes().unwrap_or_default()),
+            _ => None,
+        }
+        .unwrap_or_default();
         let retried = status >= 500 || status == 429 || code == "RequestTimeTooSkewed";
         if !retried {
             return Ok(());
