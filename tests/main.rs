@@ -17,6 +17,7 @@ mod iam;
 mod iam_enforced;
 mod journal;
 mod layers;
+mod metrics;
 mod once_overlap;
 mod report;
 mod s3;

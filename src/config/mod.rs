@@ -20,7 +20,7 @@ use crate::dataset::DatasetSource;
 use crate::model::cron::{CronExpr, CronSchedule};
 use crate::model::params::SamplerKind;
 use crate::model::params::{SearchSpace, Within};
-use crate::model::values::{Bounded, DatabaseName, LogLevel, Seconds};
+use crate::model::values::{Bounded, DatabaseName, ListenAddr, LogLevel, Seconds};
 use crate::sink::{Encryption, S3Settings, SinkSettings, SinkUrl};
 use crate::trial::trainer::{Engine, SolverSettings};
 use crate::trial::PipelineSettings;
@@ -109,6 +109,13 @@ pub struct AthenaSettings {
     pub database: DatabaseName,
 }
 
+/// `[metrics]`: the Prometheus endpoint of `svr-etl run`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    pub listen: ListenAddr,
+}
+
 /// Validated settings. Only [`Settings::load`] makes them, and they cannot be changed
 /// afterwards except through [`Settings::with_sink_url`], which takes a checked URL.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -123,6 +130,7 @@ pub struct Settings {
     log: LogSettings,
     athena: AthenaSettings,
     compaction: CompactionSettings,
+    metrics: MetricsSettings,
     /// The file the settings were read from, for messages.
     #[serde(skip)]
     origin: String,
@@ -273,6 +281,11 @@ impl Settings {
 
     pub fn compaction(&self) -> &CompactionSettings {
         &self.compaction
+    }
+
+    /// Where `svr-etl run` serves `/metrics`; `None` when off.
+    pub fn metrics_listen(&self) -> Option<std::net::SocketAddr> {
+        self.metrics.listen.get()
     }
 
     /// Whether a trial pipeline built from `other` would be the same as one built from

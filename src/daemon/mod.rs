@@ -12,6 +12,7 @@
 
 mod daily_compaction;
 mod drain;
+pub mod metrics;
 pub mod notify;
 mod outbox;
 mod reload;
@@ -42,6 +43,8 @@ use crate::sink::OpenSink;
 use crate::telemetry::LogHandle;
 use crate::trial::{Clock, Draw, Pipeline, TrialReport};
 use daily_compaction::CompactionTally;
+use metrics::endpoint::Endpoint;
+use metrics::Metrics;
 use notify::Notify;
 use outbox::{Flushed, Outbox};
 use reload::Prepared;
@@ -137,6 +140,9 @@ pub struct Daemon {
     ids: Arc<HyperIdGenerator>,
     seeds: SeedSource,
     stats: Stats,
+    metrics: Metrics,
+    /// Serving `metrics`, when `metrics.listen` is set.
+    metrics_endpoint: Option<Endpoint>,
     watchdog: Option<Interval>,
     run: Option<JoinHandle<Vec<TrialReport>>>,
     /// Cancelled once the grace period is over, ending the run's trials.
@@ -173,6 +179,17 @@ impl Daemon {
 
     /// Waits for the next event and handles it.
     pub async fn step(&mut self) -> Step {
+        let step = self.handle_next_event().await;
+        self.metrics.sync(&self.stats, self.outbox.bytes());
+        step
+    }
+
+    /// Where `/metrics` is served, when it is.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_endpoint.as_ref().map(|e| e.addr)
+    }
+
+    async fn handle_next_event(&mut self) -> Step {
         match self.next_event().await {
             Event::Shutdown => Step::Stopping,
             Event::Tick => self.on_tick(),

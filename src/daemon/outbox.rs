@@ -54,6 +54,11 @@ impl Outbox {
         self.items.is_empty()
     }
 
+    /// The size of the queued trials.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     pub fn dropped(&self) -> u64 {
         self.dropped
     }
@@ -143,6 +148,8 @@ impl Daemon {
     pub(super) fn sort_reports(&mut self, reports: Vec<TrialReport>) -> (usize, usize) {
         let (mut ok, mut failed, mut queued) = (0, 0, 0);
         for mut report in reports {
+            self.metrics.observe_fit(&report);
+            self.metrics.observe_writes(&report);
             if let Some(trial) = report.unwritten.take() {
                 self.outbox.push(trial);
                 queued += 1;
@@ -175,7 +182,10 @@ impl Daemon {
         self.flush = None;
         let (written, left) = match flushed {
             Ok(Flushed { delivered, left }) => {
-                delivered.iter().for_each(|r| self.stats.record(r));
+                for report in &delivered {
+                    self.stats.record(report);
+                    self.metrics.observe_writes(report);
+                }
                 self.note_late(&delivered);
                 (delivered.len(), left)
             }

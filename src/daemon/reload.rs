@@ -1,5 +1,6 @@
 //! Preparing a reload off the daemon's loop: read the file again and, when the data
-//! set, solver or sink changed, build the new pipeline and publish its data set.
+//! set, solver or sink changed, build the new pipeline and publish its data set; when
+//! `metrics.listen` changed, bind the new address.
 //!
 //! The loop spawns [`prepare`] as a task and keeps serving ticks, pings and signals
 //! while it runs; it applies the result in one step once it is ready.
@@ -7,9 +8,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use tokio::net::TcpListener;
 use tokio::task::JoinError;
 use tokio_util::sync::CancellationToken;
 
+use super::metrics::endpoint;
 use super::{Daemon, Step};
 use crate::config::Settings;
 use crate::error::{error_chain, AppError};
@@ -24,6 +27,9 @@ pub(super) struct Prepared {
     /// The new pipeline, when the new settings need one.
     pub pipeline: Option<Pipeline>,
     pub changed: Vec<String>,
+    /// The metrics endpoint's new listener (`Some(None)`: turned off), when
+    /// `metrics.listen` changed.
+    pub metrics: Option<Option<TcpListener>>,
 }
 
 /// What [`prepare`] needs, cloned out of the daemon so the task owns it.
@@ -55,10 +61,16 @@ pub(super) async fn prepare(request: Request) -> Result<Prepared, AppError> {
         .await?;
         Some(pipeline)
     };
+    let metrics = match settings.metrics_listen() {
+        same if same == request.current.metrics_listen() => None,
+        Some(addr) => Some(Some(endpoint::bind(addr).await.map_err(AppError::Startup)?)),
+        None => Some(None),
+    };
     Ok(Prepared {
         settings,
         pipeline,
         changed,
+        metrics,
     })
 }
 
@@ -135,6 +147,10 @@ impl Daemon {
         }
         if let Some(pipeline) = prepared.pipeline {
             self.pipeline = pipeline;
+        }
+        if let Some(listener) = prepared.metrics {
+            // The old endpoint closes as it is dropped.
+            self.metrics_endpoint = listener.map(|l| endpoint::serve(l, self.metrics.clone()));
         }
         if new.search().seed != self.settings.search().seed {
             self.seeds = SeedSource::new(new.search().seed);

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+use super::metrics::{endpoint, Metrics};
 use super::outbox::Outbox;
 use super::{Daemon, DaemonInputs, Stats};
 use crate::config::Settings;
@@ -36,6 +37,14 @@ impl Daemon {
             .notifier
             .watchdog_interval()
             .map(tokio::time::interval);
+        let metrics = Metrics::new();
+        let metrics_endpoint = match settings.metrics_listen() {
+            Some(addr) => {
+                let listener = endpoint::bind(addr).await.map_err(AppError::Startup)?;
+                Some(endpoint::serve(listener, metrics.clone()))
+            }
+            None => None,
+        };
         let queue_bytes = settings.sink().retry_queue_bytes();
         let mut daemon = Daemon {
             config_path: inputs.config_path,
@@ -51,6 +60,8 @@ impl Daemon {
             pipeline,
             ids,
             stats: Stats::default(),
+            metrics,
+            metrics_endpoint,
             watchdog,
             run: None,
             run_cancel: CancellationToken::new(),

@@ -206,6 +206,36 @@ impl From<DatabaseName> for String {
     }
 }
 
+/// Where an optional server listens: `""` for off, else `HOST:PORT` with an IP address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ListenAddr(Option<std::net::SocketAddr>);
+
+impl ListenAddr {
+    pub fn get(self) -> Option<std::net::SocketAddr> {
+        self.0
+    }
+}
+
+impl TryFrom<String> for ListenAddr {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Ok(ListenAddr(None));
+        }
+        s.parse().map(|a| ListenAddr(Some(a))).map_err(|_| {
+            format!("must be \"\" (off) or an IP address and port such as \"127.0.0.1:9464\", got {s:?}")
+        })
+    }
+}
+
+impl From<ListenAddr> for String {
+    fn from(v: ListenAddr) -> String {
+        v.0.map(|a| a.to_string()).unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,6 +255,17 @@ mod tests {
             "a=loud",
         ] {
             assert!(LogLevel::try_from(bad.to_string()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn listen_addresses_are_off_or_an_ip_and_port() {
+        assert_eq!(ListenAddr::try_from(String::new()).unwrap().get(), None);
+        let on = ListenAddr::try_from("127.0.0.1:9464".to_string()).unwrap();
+        assert_eq!(String::from(on), "127.0.0.1:9464");
+        assert!(ListenAddr::try_from("[::1]:9464".to_string()).is_ok());
+        for bad in ["localhost:9464", "9464", "127.0.0.1", "127.0.0.1:99999"] {
+            assert!(ListenAddr::try_from(bad.to_string()).is_err(), "{bad}");
         }
     }
 
