@@ -43,6 +43,25 @@ pub enum Command {
     /// Rewrite finished UTC days of hyper/ and fact/ as Parquet under hyper_parquet/ and
     /// fact_parquet/: --day D, or else the days the daemon's daily job takes.
     Compact(CompactArgs),
+    /// Write the study for another tool: --optuna FILE, an Optuna journal file that
+    /// optuna.load_study and optuna-dashboard read.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Sink URL to read, overriding sink.url.
+    #[arg(long, value_name = "URL")]
+    pub sink: Option<String>,
+
+    /// The Optuna journal file to write (JournalStorage with JournalFileBackend); it
+    /// must not exist yet.
+    #[arg(long, value_name = "FILE")]
+    pub optuna: PathBuf,
+
+    /// Export this study (the `study` of a hyper record) instead of the newest trial's.
+    #[arg(long)]
+    pub study: Option<String>,
 }
 
 #[derive(Debug, Args)]

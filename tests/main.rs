@@ -19,6 +19,7 @@ mod journal;
 mod layers;
 mod metrics;
 mod once_overlap;
+mod optuna;
 mod report;
 mod s3;
 mod s3_answers;

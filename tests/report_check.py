@@ -13,6 +13,21 @@ import xml.dom.minidom
 import zlib
 
 
+def png_distinct_bytes(png_path):
+    """How many distinct byte values a PNG's pixels hold once inflated: a handful for a
+    blank page, hundreds for one with text and charts."""
+    data = open(png_path, "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat = 8, b""
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        kind = data[pos + 4:pos + 8]
+        if kind == b"IDAT":
+            idat += data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+    return len(set(zlib.decompress(idat)))
+
+
 def main():
     html_path, png_path, best = sys.argv[1:4]
     text = open(html_path, encoding="utf-8").read()
@@ -27,17 +42,7 @@ def main():
         assert needle not in rest, f"the page refers to {needle}"
     assert best in text, f"best trial {best} not named"
 
-    data = open(png_path, "rb").read()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-    pos, idat = 8, b""
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        kind = data[pos + 4:pos + 8]
-        if kind == b"IDAT":
-            idat += data[pos + 8:pos + 8 + length]
-        pos += 12 + length
-    pixels = zlib.decompress(idat)
-    distinct = len(set(pixels))
+    distinct = png_distinct_bytes(png_path)
     assert distinct > 50, f"the screenshot looks blank ({distinct} distinct byte values)"
     print(f"{len(svgs)} charts, best trial named, screenshot with {distinct} distinct byte values")
 

@@ -6,6 +6,7 @@
 //! [`AppError`] for `main` to map to an exit code.
 
 mod compact;
+mod export;
 mod leaderboard;
 mod once;
 mod report;
@@ -39,6 +40,7 @@ pub fn execute(cli: Cli) -> Result<(), AppError> {
         }
         Command::Report(args) => with_runtime(&settings, report::run(settings.clone(), args)),
         Command::Compact(args) => with_runtime(&settings, compact::run(settings.clone(), args)),
+        Command::Export(args) => with_runtime(&settings, export::run(settings.clone(), args)),
         Command::Run => {
             let log = telemetry::init(settings.log_level());
             telemetry::log_panics();

@@ -14,9 +14,8 @@ mod page;
 pub use page::render;
 
 use super::leaderboard::{self, Entry, LeaderboardError};
-use crate::model::records::{HyperRecord, TrialStatus};
+use crate::model::records::HyperRecord;
 use crate::sink::Sink;
-use crate::store;
 
 /// What the report is made of.
 #[derive(Debug, Clone)]
@@ -34,20 +33,9 @@ pub async fn gather(
     study: Option<&str>,
     today: chrono::NaiveDate,
 ) -> Result<Option<ReportData>, LeaderboardError> {
-    let mut records: Vec<HyperRecord> = store::hyper_records(sink, today)
-        .await?
-        .into_iter()
-        .map(|(_, r)| r)
-        .collect();
-    records.sort_by_key(|r| r.hyper_id);
-    let study = match study {
-        Some(s) => s.to_string(),
-        None => match records.iter().rev().find(|r| r.status == TrialStatus::Ok) {
-            Some(r) => r.study.clone(),
-            None => return Ok(None),
-        },
+    let Some((study, records)) = super::trials(sink, study, today).await? else {
+        return Ok(None);
     };
-    records.retain(|r| r.study == study);
     let top = leaderboard::rank(sink, Some(&study), None, today).await?;
     Ok(Some(ReportData {
         study,
