@@ -83,13 +83,18 @@ pub struct ReportArgs {
     #[arg(long, value_name = "URL")]
     pub sink: Option<String>,
 
-    /// Where to write the page.
-    #[arg(long, value_name = "FILE", default_value = "report.html")]
-    pub out: PathBuf,
+    /// Where to write the page [default: report.html].
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 
     /// Report on this study (the `study` of a hyper record) instead of the newest trial's.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "publish")]
     pub study: Option<String>,
+
+    /// Rewrite the sink's report/latest.html (the page the daemon publishes daily)
+    /// instead of writing a local file.
+    #[arg(long, conflicts_with = "out")]
+    pub publish: bool,
 }
 
 #[derive(Debug, Args)]

@@ -38,6 +38,8 @@ pub enum AppError {
     Output(#[source] std::io::Error),
     #[error("compacting: {0}")]
     Compact(#[from] crate::compaction::CompactError),
+    #[error(transparent)]
+    Report(#[from] crate::study::report::ReportError),
 }
 
 impl From<BuildError> for AppError {
@@ -63,7 +65,8 @@ impl AppError {
             | AppError::Startup(_)
             | AppError::Leaderboard(_)
             | AppError::Output(_)
-            | AppError::Compact(_) => 1,
+            | AppError::Compact(_)
+            | AppError::Report(_) => 1,
         }
     }
 

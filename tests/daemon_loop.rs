@@ -140,6 +140,18 @@ impl Sink for Latency {
         self.inner.create(key, body, deadline).await
     }
 
+    async fn replace(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &'static str,
+        deadline: &Deadline,
+    ) -> Result<Written, SinkError> {
+        self.refuse_while_down("writing", key)?;
+        tokio::time::sleep(self.delay).await;
+        self.inner.replace(key, bytes, content_type, deadline).await
+    }
+
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, SinkError> {
         self.refuse_while_down("reading", key)?;
         tokio::time::sleep(self.delay).await;
@@ -674,6 +686,8 @@ async fn the_daily_compaction_runs_after_the_settling_delay_and_takes_late_objec
             "hyper_parquet/dt=2025-06-02/part-00000.parquet",
         ]
     );
+    let report = || std::fs::read_to_string(sink.join("report/latest.html")).unwrap();
+    assert!(report().contains("<b>3</b> ok"), "{}", report());
 
     // A trial of 2025-06-02 lands late; the next day's run puts it in a second part,
     // and nothing else is written again.
@@ -692,6 +706,9 @@ async fn the_daily_compaction_runs_after_the_settling_delay_and_takes_late_objec
     assert!(sink
         .join("hyper_parquet/dt=2025-06-02/part-00001.parquet")
         .exists());
+    // The report was written again, over the old one, with the late trial.
+    assert!(report().contains("<b>4</b> ok"), "{}", report());
+    assert!(files_under(&sink).iter().all(|f| !f.contains(".partial-")));
 
     // A run that finds nothing new writes nothing.
     assert_eq!(daemon.step().await, Step::CompactionStarted);

@@ -615,6 +615,16 @@ impl svr_etl::sink::Sink for Hooked {
         written
     }
 
+    async fn replace(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &'static str,
+        deadline: &svr_etl::sink::Deadline,
+    ) -> Result<svr_etl::sink::Written, svr_etl::sink::SinkError> {
+        self.inner.replace(key, bytes, content_type, deadline).await
+    }
+
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, svr_etl::sink::SinkError> {
         self.inner.get(key).await
     }

@@ -70,7 +70,7 @@ fn run_daemon(
 
 /// What a user does, as that user: TPE trials on a past day, the daemon's start (which
 /// aborts an upload a crash left open) and a trial of it, that day's compaction, the
-/// leaderboard and the report. Then checks what each step leaves. The first thing that
+/// leaderboard, the report and its publishing. Then checks what each step leaves. The first thing that
 /// fails, with its log.
 async fn everything_the_daemon_does(moto: &Moto, bucket: &str, keys: &Keys) -> Result<(), String> {
     let dir = tempfile::tempdir().unwrap();
@@ -117,6 +117,10 @@ async fn everything_the_daemon_does(moto: &Moto, bucket: &str, keys: &Keys) -> R
         return Err(format!("leaderboard: {board}"));
     }
     step(svr_etl(dir.path()), &["report", "--out", "report.html"])?;
+    // Twice: the second replaces the first, the one object that is overwritten.
+    for _ in 0..2 {
+        step(svr_etl(dir.path()), &["report", "--publish"])?;
+    }
 
     let open = moto.open_uploads(bucket).await;
     let markers = moto.keys(bucket, &format!("{PREFIX}/running/")).await;

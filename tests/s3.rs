@@ -576,3 +576,45 @@ async fn compaction_on_s3_writes_each_day_once_and_the_leaderboard_reads_it() {
     // Both days are over a week old: the leaderboard reads them from Parquet only.
     assert_eq!(board(), before);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_published_report_is_one_html_object_rewritten_whole() {
+    let moto = Moto::start();
+    let bucket = moto.bucket().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("s3://{bucket}/lake");
+    let publish = || {
+        let mut cmd = svr_etl(dir.path());
+        moto.env(&mut cmd);
+        let out = cmd
+            .args(["report", "--publish", "--sink", &url])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    for (trials, expected) in [("3", "3"), ("1", "4")] {
+        let out = once(&moto, dir.path(), &["--trials", trials, "--sink", &url]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let line = publish();
+        assert_eq!(
+            line.trim(),
+            format!("{url}/report/latest.html: {expected} trials")
+        );
+        let page = String::from_utf8(moto.get(&bucket, "lake/report/latest.html").await).unwrap();
+        assert!(page.contains(&format!("<b>{expected}</b> ok")), "{page}");
+        assert!(page.trim_end().ends_with("</html>"));
+    }
+    let head = moto
+        .client()
+        .head_object()
+        .bucket(&bucket)
+        .key("lake/report/latest.html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_type(), Some("text/html; charset=utf-8"));
+    // Nothing but the report was written outside the record prefixes.
+    let keys = moto.keys(&bucket, "lake/report/").await;
+    assert_eq!(keys, ["lake/report/latest.html"]);
+}

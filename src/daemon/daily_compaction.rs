@@ -1,7 +1,8 @@
 //! The daily compaction as the daemon runs it: in the background, on the sink of the
 //! moment, at `compaction.cron` plus the settling delay in UTC, over the days
 //! [`days_to_compact`] finds and any older day that queued trials were written into
-//! late; stopped at shutdown.
+//! late; stopped at shutdown. After it the study's report is published again
+//! (`report/latest.html`).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -14,7 +15,8 @@ use super::{stats, Daemon, Step};
 use crate::compaction::{days_to_compact, CompactionSettings, Compactor};
 use crate::error::error_chain;
 use crate::sink::keys::day_of;
-use crate::sink::Sink;
+use crate::sink::{Deadline, Sink};
+use crate::study::report::{self, ReportError};
 use crate::trial::TrialReport;
 
 /// What one daily job did.
@@ -45,7 +47,12 @@ impl Daemon {
             self.settings.sink().upload_timeout(),
         );
         compactor.cancel = self.shutdown.clone();
+        let publish_deadline = Deadline {
+            timeout: self.settings.sink().upload_timeout(),
+            cancel: self.shutdown.clone(),
+        };
         let run = Run {
+            publish_deadline,
             compactor,
             settings: self.settings.compaction().clone(),
             sink: self.pipeline.sink().clone(),
@@ -113,6 +120,7 @@ impl Daemon {
 /// One run of the job.
 struct Run {
     compactor: Compactor,
+    publish_deadline: Deadline,
     settings: CompactionSettings,
     sink: Arc<dyn Sink>,
     now: DateTime<Utc>,
@@ -163,6 +171,35 @@ impl Run {
             tally.compacted,
             tally.failed
         );
+        self.publish_report().await;
         tally
+    }
+
+    /// The report is rewritten whether or not every day compacted: it reads the JSON
+    /// of days not compacted yet.
+    async fn publish_report(&self) {
+        let (sink, today) = (self.sink.clone(), self.now.date_naive());
+        let deadline = self.publish_deadline.clone();
+        // The report's reads hold borrowing streams across awaits, which the compiler
+        // cannot prove Send inside a spawned task; a blocking thread drives them instead.
+        let runtime = tokio::runtime::Handle::current();
+        let published = tokio::task::spawn_blocking(move || {
+            runtime.block_on(report::publish(sink.as_ref(), today, &deadline))
+        })
+        .await
+        .unwrap_or_else(|e| Err(ReportError::Draw(format!("the task failed: {e}"))));
+        match published {
+            Ok(Some((written, trials))) => tracing::info!(
+                location = %written.location,
+                trials,
+                "report published to {} ({trials} trials)",
+                written.location
+            ),
+            Ok(None) => tracing::debug!("no ok trial yet: no report to publish"),
+            Err(e) => {
+                let error = error_chain(&e);
+                tracing::warn!(error = %error, "publishing the report failed ({error}); the next daily run tries again");
+            }
+        }
     }
 }

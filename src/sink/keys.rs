@@ -21,6 +21,9 @@ pub const RUNNING_PREFIX: &str = "running/";
 pub const HYPER_PARQUET_PREFIX: &str = "hyper_parquet/";
 /// Where compacted days of predictions live, as Parquet.
 pub const FACT_PARQUET_PREFIX: &str = "fact_parquet/";
+/// The study's report page, the one object that is rewritten (daily, and by `svr-etl
+/// report --publish`).
+pub const REPORT_KEY: &str = "report/latest.html";
 
 /// The keys objects are written under, the same on every sink:
 /// `data/data.json`, `fact/dt=YYYY-MM-DD/<hyper_id>.json`,

@@ -97,6 +97,17 @@ pub trait Sink: Send + Sync + fmt::Debug {
         deadline: &Deadline,
     ) -> Result<Written, SinkError>;
 
+    /// Writes `bytes` to `key`, replacing the object there, within `deadline`: readers
+    /// see the old object or the new one, never a part. Only the published report is
+    /// written this way ([`keys::REPORT_KEY`]); every record is created once.
+    async fn replace(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &'static str,
+        deadline: &Deadline,
+    ) -> Result<Written, SinkError>;
+
     /// The object's bytes, or `None` when there is none.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, SinkError>;
 

@@ -143,6 +143,34 @@ impl Sink for S3Sink {
         created
     }
 
+    async fn replace(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &'static str,
+        deadline: &Deadline,
+    ) -> Result<Written, SinkError> {
+        let location = || self.location(key);
+        let len = bytes.len() as u64;
+        tokio::select! {
+            result = tokio::time::timeout(deadline.timeout, self.put_replacing(key, bytes, content_type)) => {
+                result.unwrap_or_else(|_| Err(SinkError::Timeout {
+                    op: "PutObject",
+                    location: location(),
+                    after: deadline.timeout,
+                }))
+            }
+            _ = deadline.cancel.cancelled() => Err(SinkError::Cancelled {
+                op: "PutObject",
+                location: location(),
+            }),
+        }?;
+        Ok(Written {
+            location: location(),
+            bytes: len,
+        })
+    }
+
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, SinkError> {
         let got = self
             .client

@@ -172,6 +172,32 @@ impl S3Sink {
         Ok(())
     }
 
+    /// A whole object in one request that replaces what is there: S3 makes it visible
+    /// whole, the old object until then.
+    pub(super) async fn put_replacing(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &'static str,
+    ) -> Result<(), SinkError> {
+        let mut fingerprint = Fingerprint::new();
+        let checksum = fingerprint.add_part(&bytes);
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(key))
+            .content_type(content_type)
+            .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
+            .checksum_crc64_nvme(checksum)
+            .set_server_side_encryption(self.encryption())
+            .set_ssekms_key_id(self.kms_key_id.clone())
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| self.remote("PutObject", key, e))?;
+        Ok(())
+    }
+
     /// A multipart upload of `first` and the chunks after it, with a full-object
     /// checksum that S3 checks at completion.
     async fn multipart(

@@ -15,7 +15,19 @@ pub use page::render;
 
 use super::leaderboard::{self, Entry, LeaderboardError};
 use crate::model::records::HyperRecord;
-use crate::sink::Sink;
+use crate::sink::keys::REPORT_KEY;
+use crate::sink::{Deadline, Sink, SinkError, Written};
+
+/// Why the report could not be made or published.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("reading the study: {0}")]
+    Read(#[from] LeaderboardError),
+    #[error("drawing the report: {0}")]
+    Draw(String),
+    #[error("publishing the report: {0}")]
+    Write(#[from] SinkError),
+}
 
 /// What the report is made of.
 #[derive(Debug, Clone)]
@@ -42,4 +54,26 @@ pub async fn gather(
         trials: records,
         top,
     }))
+}
+
+/// Rewrites the current study's report under [`REPORT_KEY`] in `sink`, whole, within
+/// `deadline`; `None` when no trial is ok yet.
+pub async fn publish(
+    sink: &dyn Sink,
+    today: chrono::NaiveDate,
+    deadline: &Deadline,
+) -> Result<Option<(Written, usize)>, ReportError> {
+    let Some(data) = gather(sink, None, today).await? else {
+        return Ok(None);
+    };
+    let html = render(&data).map_err(ReportError::Draw)?;
+    let written = sink
+        .replace(
+            REPORT_KEY,
+            html.into_bytes(),
+            "text/html; charset=utf-8",
+            deadline,
+        )
+        .await?;
+    Ok(Some((written, data.trials.len())))
 }

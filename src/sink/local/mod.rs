@@ -3,11 +3,13 @@
 //! An object is written to a hidden `.<name>.partial-…` file beside its final name,
 //! synced, then hard-linked to the final name: `link(2)` fails when the name exists,
 //! which gives create-once atomically, and readers never see a partial file under a
-//! `*.json` name.
+//! `*.json` name. The one object that is replaced (the report) is renamed over the old
+//! one instead.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -49,6 +51,30 @@ impl Sink for LocalSink {
             });
         }
         tokio::task::spawn_blocking(move || create_once(&path, body, &location))
+            .await
+            .map_err(|e| SinkError::Io {
+                op: "writing",
+                location: self.location(key),
+                source: io::Error::other(e.to_string()),
+            })?
+    }
+
+    async fn replace(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        _content_type: &'static str,
+        deadline: &Deadline,
+    ) -> Result<Written, SinkError> {
+        let path = self.path(key);
+        let location = self.location(key);
+        if deadline.cancel.is_cancelled() {
+            return Err(SinkError::Cancelled {
+                op: "writing",
+                location,
+            });
+        }
+        tokio::task::spawn_blocking(move || replace_file(&path, bytes, &location))
             .await
             .map_err(|e| SinkError::Io {
                 op: "writing",
@@ -183,16 +209,8 @@ fn create_once(path: &Path, body: BodyWriter, location: &str) -> Result<Written,
         source,
     };
     let dir = path.parent().expect("keys have a directory");
-    let name = path
-        .file_name()
-        .expect("keys name a file")
-        .to_string_lossy();
     fs::create_dir_all(dir).map_err(|e| io_err("creating the directory of", e))?;
-    let partial = dir.join(format!(
-        ".{name}.partial-{}-{:08x}",
-        std::process::id(),
-        rand::thread_rng().gen::<u32>()
-    ));
+    let partial = partial_name(path);
     let result =
         write_partial(&partial, body).and_then(|bytes| match fs::hard_link(&partial, path) {
             Ok(()) => Ok(Some(bytes)),
@@ -221,6 +239,45 @@ fn create_once(path: &Path, body: BodyWriter, location: &str) -> Result<Written,
         }),
         Err(e) => Err(io_err("writing", e)),
     }
+}
+
+/// Writes `path` whole through a synced partial file renamed over it.
+fn replace_file(path: &Path, bytes: Vec<u8>, location: &str) -> Result<Written, SinkError> {
+    let io_err = |op, source| SinkError::Io {
+        op,
+        location: location.to_string(),
+        source,
+    };
+    let dir = path.parent().expect("keys have a directory");
+    fs::create_dir_all(dir).map_err(|e| io_err("creating the directory of", e))?;
+    let partial = partial_name(path);
+    let len = bytes.len() as u64;
+    let body: BodyWriter = Arc::new(move |w: &mut dyn Write| w.write_all(&bytes));
+    let written = write_partial(&partial, body).and_then(|_| fs::rename(&partial, path));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&partial);
+        return Err(io_err("writing", e));
+    }
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_err("syncing the directory of", e))?;
+    Ok(Written {
+        location: location.to_string(),
+        bytes: len,
+    })
+}
+
+/// A partial file's name beside `path`: hidden, and unique to this write.
+fn partial_name(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .expect("keys name a file")
+        .to_string_lossy();
+    path.with_file_name(format!(
+        ".{name}.partial-{}-{:08x}",
+        std::process::id(),
+        rand::thread_rng().gen::<u32>()
+    ))
 }
 
 /// Whether two files hold the same bytes.
@@ -279,76 +336,4 @@ fn walk_files(dir: &Path, found: &mut dyn FnMut(PathBuf, &str)) -> io::Result<()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write;
-    use std::sync::Arc;
-
-    fn sink() -> (tempfile::TempDir, LocalSink) {
-        let dir = tempfile::tempdir().unwrap();
-        let sink = LocalSink::new(dir.path().to_path_buf());
-        (dir, sink)
-    }
-
-    fn body(text: &'static str) -> BodyWriter {
-        Arc::new(move |w: &mut dyn Write| w.write_all(text.as_bytes()))
-    }
-
-    fn t() -> Deadline {
-        Deadline::after(std::time::Duration::from_secs(5))
-    }
-
-    #[tokio::test]
-    async fn creates_once_and_reads_back() {
-        let (_dir, sink) = sink();
-        let w = sink.create("a/b.json", body("x\n"), &t()).await.unwrap();
-        assert_eq!(w.bytes, 2);
-        assert!(w.location.starts_with("file:///"));
-        let err = sink
-            .create("a/b.json", body("y\n"), &t())
-            .await
-            .unwrap_err();
-        assert!(matches!(err, SinkError::Exists { .. }), "{err}");
-        // The same bytes again: a retry that finds its own write.
-        let again = sink.create("a/b.json", body("x\n"), &t()).await.unwrap();
-        assert_eq!(again, w);
-        assert_eq!(sink.get("a/b.json").await.unwrap().unwrap(), b"x\n");
-        assert_eq!(sink.get("a/c.json").await.unwrap(), None);
-        assert_eq!(sink.list("a/").await.unwrap(), ["a/b.json"]);
-    }
-
-    #[tokio::test]
-    async fn stale_partial_files_are_removed_and_fresh_ones_kept() {
-        let (dir, sink) = sink();
-        let sub = dir.path().join("fact/dt=2026-01-01");
-        fs::create_dir_all(&sub).unwrap();
-        let stale = sub.join(".1.json.partial-1-00000000");
-        fs::write(&stale, "half").unwrap();
-        let old = std::time::SystemTime::now() - Duration::from_secs(3600);
-        File::options()
-            .write(true)
-            .open(&stale)
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
-        let fresh = sub.join(".2.json.partial-1-00000001");
-        fs::write(&fresh, "in progress").unwrap();
-        fs::write(sub.join("3.json"), "whole").unwrap();
-        assert_eq!(sink.clean_stale(Duration::from_secs(60)).await.unwrap(), 1);
-        assert!(!stale.exists() && fresh.exists() && sub.join("3.json").exists());
-    }
-
-    #[tokio::test]
-    async fn a_failing_body_leaves_nothing() {
-        let (dir, sink) = sink();
-        let failing: BodyWriter = Arc::new(|w: &mut dyn Write| {
-            w.write_all(b"half")?;
-            Err(io::Error::other("serializer broke"))
-        });
-        let err = sink.create("a/b.json", failing, &t()).await.unwrap_err();
-        assert!(err.to_string().contains("a/b.json"), "{err}");
-        assert!(err.to_string().contains("serializer broke"), "{err}");
-        let left: Vec<_> = fs::read_dir(dir.path().join("a")).unwrap().collect();
-        assert!(left.is_empty(), "{left:?}");
-    }
-}
+mod tests;
