@@ -3,7 +3,8 @@
     python3 tests/report_check.py REPORT.html SCREENSHOT.png BEST_HYPER_ID
 
 The page must parse as XML (so its HTML is well-formed and each inline SVG too), hold
-at least five SVG charts and no reference to the network, and name the best trial; the
+its charts (the search, three importances, three contours, the timeline) and no
+reference to the network, and name the best trial; the
 screenshot must be a PNG that is not blank (many distinct byte values once inflated).
 """
 
@@ -33,7 +34,8 @@ def main():
     text = open(html_path, encoding="utf-8").read()
     doc = xml.dom.minidom.parseString(text)
     svgs = doc.getElementsByTagName("svg")
-    assert len(svgs) >= 5, f"{len(svgs)} charts"
+    # 5 charts of the search, 3 importance bars, 3 contours and the timeline.
+    assert len(svgs) >= 12, f"{len(svgs)} charts"
     for svg in svgs:
         xml.dom.minidom.parseString(svg.toxml())
     for needle in ("http://", "https://", "<script", "<link", "@import"):
@@ -41,6 +43,11 @@ def main():
         rest = text.replace('xmlns="http://www.w3.org/2000/svg"', "")
         assert needle not in rest, f"the page refers to {needle}"
     assert best in text, f"best trial {best} not named"
+    for heading in ("Parameter importance", "The score over each pair of parameters", "Timeline"):
+        assert heading in text, f"no section {heading!r}"
+    for pair in ("gamma x C", "gamma x epsilon", "C x epsilon"):
+        assert pair in text, f"no contour of {pair}"
+    assert text.count(" %</td>") == 3, "not three importances"
 
     distinct = png_distinct_bytes(png_path)
     assert distinct > 50, f"the screenshot looks blank ({distinct} distinct byte values)"

@@ -5,10 +5,10 @@ use plotters::prelude::*;
 
 use crate::model::records::{HyperRecord, TrialStatus};
 
-const BLUE: RGBColor = RGBColor(52, 101, 164);
-const ORANGE: RGBColor = RGBColor(230, 126, 34);
+pub(super) const BLUE: RGBColor = RGBColor(52, 101, 164);
+pub(super) const ORANGE: RGBColor = RGBColor(230, 126, 34);
 
-fn r2_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+pub(super) fn r2_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let v: Vec<f64> = values.filter(|v| v.is_finite()).collect();
     let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let min = v.iter().copied().fold(f64::INFINITY, f64::min);
@@ -85,7 +85,7 @@ pub(super) fn progress_chart(trials: &[HyperRecord]) -> Chart {
 }
 
 /// A colour from red (low) to green (high) for `t` in [0, 1].
-fn heat(t: f64) -> RGBColor {
+pub(super) fn heat(t: f64) -> RGBColor {
     let t = t.clamp(0.0, 1.0);
     let (r, g, b) = HSLColor(t * 0.33, 0.75, 0.45).to_rgba().rgb();
     RGBColor(r, g, b)

@@ -5,11 +5,16 @@
 //! The page shows how the search went (best score so far over trials), where the good
 //! configurations lie (test R^2 over log gamma x log C), each parameter against the
 //! scores, the top 10 as the leaderboard ranks them, and counts of trials, hosts and
-//! the time span. Where trials have a cross-validated score it is shown beside the
-//! test score.
+//! the time span; then what Optuna's plots show: each parameter's importance
+//! (`importance.rs` says how it is computed), a filled contour of the score over each
+//! pair of log parameters, and a timeline of the trials per host. Where trials have a
+//! cross-validated score it is shown beside the test score.
 
 mod charts;
+mod contour;
+mod importance;
 mod page;
+mod timeline;
 
 pub use page::render;
 

@@ -4,6 +4,9 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use super::charts::{landscape_chart, parameter_chart, progress_chart};
+use super::contour::{contour_chart, PAIRS};
+use super::importance::{importances, MIN_TRIALS};
+use super::timeline::timeline_chart;
 use super::ReportData;
 use crate::model::records::TrialStatus;
 use crate::study::leaderboard::Entry;
@@ -95,6 +98,38 @@ pub fn render(data: &ReportData) -> Result<String, String> {
     html.push_str(&parameter_chart(&data.trials, "gamma", |r| r.gamma)?);
     html.push_str(&parameter_chart(&data.trials, "C", |r| r.c)?);
     html.push_str(&parameter_chart(&data.trials, "epsilon", |r| r.epsilon)?);
-    html.push_str("</div>\n</body></html>\n");
+    html.push_str("</div>\n");
+    html.push_str(&importance_section(data));
+    html.push_str("<h2>The score over each pair of parameters</h2>\n<div class=\"row\">");
+    for pair in PAIRS {
+        html.push_str(&contour_chart(&data.trials, pair)?);
+    }
+    html.push_str("</div>\n<h2>Timeline</h2>\n");
+    html.push_str(&timeline_chart(&data.trials)?);
+    html.push_str("\n</body></html>\n");
     Ok(html)
+}
+
+/// Each parameter's importance as a bar of its share, with how it was computed.
+fn importance_section(data: &ReportData) -> String {
+    let mut html = String::from("<h2>Parameter importance</h2>\n");
+    let found = importances(&data.trials);
+    if found.is_empty() {
+        let _ = writeln!(html, "<p>Needs at least {MIN_TRIALS} scored trials.</p>");
+        return html;
+    }
+    html.push_str("<table><tr><th>parameter</th><th>explains</th><th></th></tr>");
+    for i in &found {
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{:.1} %</td><td style=\"text-align:left\"><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"200\" height=\"12\"><rect width=\"{:.0}\" height=\"12\" fill=\"#3465a4\"/></svg></td></tr>",
+            i.name,
+            i.explained * 100.0,
+            i.explained * 200.0
+        );
+    }
+    html.push_str(
+        "</table>\n<p>The share of the variance of the score's ranks (cv_r2, or test R^2 without folds) that lies between 10 equal-count bins of the parameter (5 or more trials a bin), adjusted for what bins of noise would show: each parameter's effect alone, as fANOVA's main effects are; interactions are not counted.</p>\n",
+    );
+    html
 }
