@@ -30,6 +30,31 @@ impl LocalSink {
     fn path(&self, key: &str) -> PathBuf {
         self.root.join(key)
     }
+
+    /// Runs `write` (given the path and location of `key`) on a blocking thread.
+    async fn write(
+        &self,
+        key: &str,
+        deadline: &Deadline,
+        write: impl FnOnce(&Path, &str) -> Result<Written, SinkError> + Send + 'static,
+    ) -> Result<Written, SinkError> {
+        // Local writes do not hang the way a network call can, and a blocking write
+        // cannot be interrupted, so only a cancellation before the start is honoured.
+        let (path, location) = (self.path(key), self.location(key));
+        if deadline.cancel.is_cancelled() {
+            return Err(SinkError::Cancelled {
+                op: "writing",
+                location,
+            });
+        }
+        tokio::task::spawn_blocking(move || write(&path, &location))
+            .await
+            .map_err(|e| SinkError::Io {
+                op: "writing",
+                location: self.location(key),
+                source: io::Error::other(e.to_string()),
+            })?
+    }
 }
 
 #[async_trait]
@@ -40,23 +65,10 @@ impl Sink for LocalSink {
         body: BodyWriter,
         deadline: &Deadline,
     ) -> Result<Written, SinkError> {
-        // Local writes do not hang the way a network call can, and a blocking write
-        // cannot be interrupted, so only a cancellation before the start is honoured.
-        let path = self.path(key);
-        let location = self.location(key);
-        if deadline.cancel.is_cancelled() {
-            return Err(SinkError::Cancelled {
-                op: "writing",
-                location,
-            });
-        }
-        tokio::task::spawn_blocking(move || create_once(&path, body, &location))
-            .await
-            .map_err(|e| SinkError::Io {
-                op: "writing",
-                location: self.location(key),
-                source: io::Error::other(e.to_string()),
-            })?
+        self.write(key, deadline, move |path, location| {
+            create_once(path, body, location)
+        })
+        .await
     }
 
     async fn replace(
@@ -66,21 +78,10 @@ impl Sink for LocalSink {
         _content_type: &'static str,
         deadline: &Deadline,
     ) -> Result<Written, SinkError> {
-        let path = self.path(key);
-        let location = self.location(key);
-        if deadline.cancel.is_cancelled() {
-            return Err(SinkError::Cancelled {
-                op: "writing",
-                location,
-            });
-        }
-        tokio::task::spawn_blocking(move || replace_file(&path, bytes, &location))
-            .await
-            .map_err(|e| SinkError::Io {
-                op: "writing",
-                location: self.location(key),
-                source: io::Error::other(e.to_string()),
-            })?
+        self.write(key, deadline, move |path, location| {
+            replace_file(path, bytes, location)
+        })
+        .await
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, SinkError> {

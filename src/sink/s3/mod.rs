@@ -105,6 +105,23 @@ impl S3Sink {
         }
     }
 
+    /// `work`'s result, or the error of the deadline that ended it first.
+    async fn within<T>(
+        &self,
+        deadline: &Deadline,
+        op: &'static str,
+        key: &str,
+        work: impl std::future::Future<Output = Result<T, SinkError>>,
+    ) -> Result<T, SinkError> {
+        let location = self.location(key);
+        tokio::select! {
+            result = tokio::time::timeout(deadline.timeout, work) => {
+                result.unwrap_or_else(|_| Err(SinkError::Timeout { op, location, after: deadline.timeout }))
+            }
+            _ = deadline.cancel.cancelled() => Err(SinkError::Cancelled { op, location }),
+        }
+    }
+
     fn full_key(&self, key: &str) -> String {
         if self.prefix.is_empty() {
             key.to_string()
@@ -123,20 +140,8 @@ impl Sink for S3Sink {
         deadline: &Deadline,
     ) -> Result<Written, SinkError> {
         let mut open = None;
-        let location = || self.location(key);
-        let created = tokio::select! {
-            result = tokio::time::timeout(deadline.timeout, self.create_with_restarts(key, &body, &mut open)) => {
-                result.unwrap_or_else(|_| Err(SinkError::Timeout {
-                    op: "uploading",
-                    location: location(),
-                    after: deadline.timeout,
-                }))
-            }
-            _ = deadline.cancel.cancelled() => Err(SinkError::Cancelled {
-                op: "uploading",
-                location: location(),
-            }),
-        };
+        let upload = self.create_with_restarts(key, &body, &mut open);
+        let created = self.within(deadline, "uploading", key, upload).await;
         if let Some(id) = open {
             self.abort(key, &id).await;
         }
@@ -150,23 +155,11 @@ impl Sink for S3Sink {
         content_type: &'static str,
         deadline: &Deadline,
     ) -> Result<Written, SinkError> {
-        let location = || self.location(key);
         let len = bytes.len() as u64;
-        tokio::select! {
-            result = tokio::time::timeout(deadline.timeout, self.put_replacing(key, bytes, content_type)) => {
-                result.unwrap_or_else(|_| Err(SinkError::Timeout {
-                    op: "PutObject",
-                    location: location(),
-                    after: deadline.timeout,
-                }))
-            }
-            _ = deadline.cancel.cancelled() => Err(SinkError::Cancelled {
-                op: "PutObject",
-                location: location(),
-            }),
-        }?;
+        let put = self.put_replacing(key, bytes, content_type);
+        self.within(deadline, "PutObject", key, put).await?;
         Ok(Written {
-            location: location(),
+            location: self.location(key),
             bytes: len,
         })
     }

@@ -3,6 +3,7 @@
 //! `If-None-Match: *`; a write that meets a conflicting one (409) starts over.
 
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     ChecksumAlgorithm, ChecksumType, CompletedMultipartUpload, CompletedPart, ServerSideEncryption,
@@ -147,23 +148,35 @@ impl S3Sink {
         self.sse.header().map(ServerSideEncryption::from)
     }
 
-    /// A whole object in one request.
-    async fn put(&self, key: &str, bytes: Vec<u8>, sent: &mut Option<Sent>) -> Result<(), Stop> {
+    /// A PutObject of `bytes` to `key` with their checksum and the configured
+    /// encryption; what the checksum identifies goes to `sent`.
+    fn put_request(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+        sent: &mut Option<Sent>,
+    ) -> PutObjectFluentBuilder {
         let mut fingerprint = Fingerprint::new();
         let checksum = fingerprint.add_part(&bytes);
         *sent = Some(fingerprint.finish());
-        let out = self
-            .client
+        self.client
             .put_object()
             .bucket(&self.bucket)
             .key(self.full_key(key))
-            .if_none_match("*")
-            .content_type("application/json")
+            .content_type(content_type)
             .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
             .checksum_crc64_nvme(checksum)
             .set_server_side_encryption(self.encryption())
             .set_ssekms_key_id(self.kms_key_id.clone())
             .body(ByteStream::from(bytes))
+    }
+
+    /// A whole object in one request.
+    async fn put(&self, key: &str, bytes: Vec<u8>, sent: &mut Option<Sent>) -> Result<(), Stop> {
+        let out = self
+            .put_request(key, bytes, "application/json", sent)
+            .if_none_match("*")
             .send()
             .await
             .map_err(|e| self.upload_error("PutObject", key, e))?;
@@ -180,18 +193,7 @@ impl S3Sink {
         bytes: Vec<u8>,
         content_type: &'static str,
     ) -> Result<(), SinkError> {
-        let mut fingerprint = Fingerprint::new();
-        let checksum = fingerprint.add_part(&bytes);
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(self.full_key(key))
-            .content_type(content_type)
-            .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
-            .checksum_crc64_nvme(checksum)
-            .set_server_side_encryption(self.encryption())
-            .set_ssekms_key_id(self.kms_key_id.clone())
-            .body(ByteStream::from(bytes))
+        self.put_request(key, bytes, content_type, &mut None)
             .send()
             .await
             .map_err(|e| self.remote("PutObject", key, e))?;
