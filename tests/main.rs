@@ -11,7 +11,6 @@ mod daemon;
 mod daemon_loop;
 mod datasets;
 mod faults;
-mod fidelity;
 mod hyper_ids;
 mod iam;
 mod iam_enforced;

@@ -64,7 +64,9 @@ ct() { nsenter -t "$(pid1)" -a "$@"; }
 booted() { case $(ct systemctl is-system-running) in running|degraded) ;; *) return 1;; esac; }
 until_ok 60 booted || fail "systemd is $(ct systemctl is-system-running)"
 journal() { ct journalctl -u svr-etl --no-pager "$@"; }
-logged() { journal | grep -qF -- "$1"; }
+# grep reads the whole journal: with -q it would stop at the first match, journalctl
+# would die of SIGPIPE, and pipefail would fail the check.
+logged() { journal | grep -F -- "$1" >/dev/null; }
 status() { ct systemctl show -p StatusText --value svr-etl; }
 main_pid() { ct systemctl show -p MainPID --value svr-etl; }
 
@@ -79,10 +81,10 @@ write_config 1
 # Active only once READY: `systemctl start` of a Type=notify unit returns after it.
 ct systemctl enable --now svr-etl 2>/dev/null || fail "enable --now failed: $(journal | tail -4)"
 [ "$(ct systemctl is-active svr-etl)" = active ] || fail "not active after enable --now"
-journal | grep -q "started on file:///var/lib/.*svr-etl/svr-etl-output: schedule .* (UTC), 1 trials a run, sampler random, engine exact" ||
+journal | grep "started on file:///var/lib/.*svr-etl/svr-etl-output: schedule .* (UTC), 1 trials a run, sampler random, engine exact" >/dev/null ||
     fail "the start line: $(journal | grep started)"
 until_ok 30 logged "trial ok" || fail "no trial: $(journal | tail -5)"
-best_by_cv() { status | grep -q 'best .* cv_r2='; }
+best_by_cv() { status | grep 'best .* cv_r2=' >/dev/null; }
 until_ok 30 best_by_cv ||
     fail "the status line: $(status)"
 [ -n "$(ct find /var/lib/private/svr-etl/svr-etl-output/hyper -name '*.json')" ] ||
@@ -99,7 +101,7 @@ ct systemctl reload svr-etl
 until_ok 30 logged "config reload refused (config /etc/svr-etl/svr-etl.toml: key \`schedule.trials_per_run\`" ||
     fail "refused reload: $(journal | grep -i reload | tail -3)"
 [ "$(ct systemctl is-active svr-etl)" = active ] || fail "a refused reload stopped the service"
-journal -p warning | grep -q "config reload refused" || fail "the refusal is not a warning"
+journal -p warning | grep "config reload refused" >/dev/null || fail "the refusal is not a warning"
 journal | grep -E "started on|config reload" | cut -c1-250
 write_config 1
 
@@ -117,7 +119,9 @@ until_ok 30 restarted ||
     fail "not restarted after the watchdog"
 rm "$root/etc/systemd/system/svr-etl.service.d/watchdog.conf"
 
-# S3 under the unit's hardening: TPE trials, and the compaction of the seeded day.
+# S3 under the unit's hardening: TPE trials, the compaction of the seeded day and the
+# report published after it, and metrics served to the host.
+metrics_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat >"$root/etc/systemd/system/svr-etl.service.d/s3.conf" <<EOF
 [Service]
 Environment=AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true
@@ -131,6 +135,8 @@ upload_timeout_secs = 5
 [compaction]
 cron = \"* * * * * *\"
 settle_secs = 6
+[metrics]
+listen = \"127.0.0.1:$metrics_port\"
 "
 ct systemctl daemon-reload
 since=$(ct date '+%F %T')
@@ -144,7 +150,14 @@ import sys, urllib.request
 listing = urllib.request.urlopen(f"{sys.argv[1]}/svr?list-type=2&prefix=p/hyper_parquet/dt={sys.argv[2]}/").read()
 sys.exit(0 if b"part-00000.parquet" in listing else 1)
 EOF
-journal | grep -q "sampler tpe" || fail "the daemon did not start with TPE"
+journal | grep "sampler tpe" >/dev/null || fail "the daemon did not start with TPE"
+until_ok 60 logged "report published to s3://svr/p/report/latest.html" ||
+    fail "no report published: $(journal | grep -i report | tail -3)"
+scraped() {
+    curl -sf "http://127.0.0.1:$metrics_port/metrics" |
+        awk '/^svr_etl_trials_total\{status="ok"\}/ { ok = $2 } END { exit !(ok >= 3) }'
+}
+until_ok 30 scraped || fail "metrics: $(curl -s "http://127.0.0.1:$metrics_port/metrics" | grep trials_total)"
 
 # Stop: within the grace period, exit 0, and never a kill by the filter.
 started=$SECONDS
@@ -152,7 +165,7 @@ ct systemctl stop svr-etl
 stop_secs=$((SECONDS - started))
 ((stop_secs <= 7)) || fail "stop took $stop_secs s"
 [ "$(ct systemctl show -p Result --value svr-etl)" = success ] || fail "stop: $(ct systemctl show -p Result svr-etl)"
-! journal --since "$since" | grep -qE "status=31/SYS|code=killed|core-dump|Operation not permitted|trial failed" ||
+! journal --since "$since" | grep -E "status=31/SYS|code=killed|core-dump|Operation not permitted|trial failed" >/dev/null ||
     fail "the hardening got in the way: $(journal --since "$since" | grep -E 'SYS|killed|not permitted|failed' | head -3)"
 echo "journal excerpt:"
 journal -n 6 -o short | cut -c1-200
@@ -166,4 +179,4 @@ for p in /usr/bin/svr-etl /etc/svr-etl /usr/lib/systemd/system/svr-etl.service /
     [ ! -e "$root$p" ] || fail "$p left after purge"
 done
 ct systemctl cat svr-etl >/dev/null 2>&1 && fail "systemd still has the unit"
-echo "systemd: enable, status, journal, reload, watchdog, S3 with TPE and compaction, stop and purge all as expected"
+echo "systemd: enable, status, journal, reload, watchdog, S3 with TPE and compaction, the published report, metrics, stop and purge all as expected"

@@ -13,6 +13,8 @@
 
 mod distances;
 mod exp;
+// Only the x86-64 vector exp reads the table; other targets call the C library's exp.
+#[cfg(target_arch = "x86_64")]
 mod exp_table;
 mod kernel;
 mod shared;

@@ -163,6 +163,7 @@ mod avx512;
 /// The in-order scan's result from lanes that each kept their best value and the last
 /// index reaching it (`< 0`: none): the best value (`better(a, b)`: a beats b) and,
 /// among the lanes holding it, the highest index.
+#[cfg(target_arch = "x86_64")]
 fn merge_lanes(values: &[f64], indices: &[f64], start: f64, better: fn(f64, f64) -> bool) -> Best {
     let mut best: Best = (start, None);
     for (value, index) in values.iter().zip(indices) {
@@ -238,6 +239,8 @@ mod tests {
 
     /// Both scans on every vector path this CPU has.
     #[allow(clippy::type_complexity)]
+    // Elsewhere than on x86-64 the dispatched path is the only one.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(clippy::vec_init_then_push))]
     fn vector_paths(
         y: &[i8],
         status: &[Bound],
