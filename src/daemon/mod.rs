@@ -184,11 +184,6 @@ impl Daemon {
         step
     }
 
-    /// Where `/metrics` is served, when it is.
-    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
-        self.metrics_endpoint.as_ref().map(|e| e.addr)
-    }
-
     async fn handle_next_event(&mut self) -> Step {
         match self.next_event().await {
             Event::Shutdown => Step::Stopping,
