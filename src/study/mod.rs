@@ -15,6 +15,12 @@ use crate::sink::Sink;
 use crate::store;
 use leaderboard::LeaderboardError;
 
+/// Whether the study is scored by `cv_r2`: a study's fingerprint includes its folds, so
+/// every trial of it cross-validates or none does, and then test R^2 is the score.
+pub fn cross_validated(trials: &[HyperRecord]) -> bool {
+    trials.iter().any(|r| r.cv_r2.is_some())
+}
+
 /// The hyper records of `study` (the newest ok trial's study, unless named), oldest
 /// first, with the study's name; `None` when no trial is ok and none is named.
 pub async fn trials(

@@ -25,10 +25,10 @@ const FAIL: u8 = 3;
 /// The writer Optuna records for each operation; a reader only compares it with its own.
 const WORKER: &str = "svr-etl-export";
 
-/// What the trials are scored by: `cv_r2` where the study cross-validates (every trial
-/// of a study does, or none), else test R^2.
+/// What the trials are scored by: `cv_r2` where the study cross-validates, else test
+/// R^2.
 pub fn objective(trials: &[HyperRecord]) -> &'static str {
-    if trials.iter().any(|t| t.cv_r2.is_some()) {
+    if super::cross_validated(trials) {
         "cv_r2"
     } else {
         "test_r2"

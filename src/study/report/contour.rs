@@ -44,7 +44,7 @@ fn interpolate(points: &[(f64, f64, f64)], x: f64, y: f64) -> f64 {
 }
 
 pub(super) fn contour_chart(trials: &[HyperRecord], (a, b): (Param, Param)) -> Chart {
-    let by_cv = trials.iter().any(|r| r.cv_r2.is_some());
+    let by_cv = crate::study::cross_validated(trials);
     let scored: Vec<(f64, f64, f64)> = trials
         .iter()
         .filter_map(|r| Some((a.1(r).log10(), b.1(r).log10(), score(r, by_cv)?)))

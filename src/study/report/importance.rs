@@ -39,7 +39,7 @@ pub(super) fn score(r: &HyperRecord, by_cv: bool) -> Option<f64> {
 /// The three parameters' importances, most important first; empty below
 /// [`MIN_TRIALS`] scored trials.
 pub(super) fn importances(trials: &[HyperRecord]) -> Vec<Importance> {
-    let by_cv = trials.iter().any(|r| r.cv_r2.is_some());
+    let by_cv = crate::study::cross_validated(trials);
     let scored: Vec<(&HyperRecord, f64)> = trials
         .iter()
         .filter_map(|r| Some((r, score(r, by_cv)?)))
