@@ -137,7 +137,6 @@ impl<'d> KernelRows<'d> {
     pub fn ensure(&mut self, i: usize) {
         let real = self.index[i];
         self.clock += 1;
-        let width = self.width();
         let slot = if let Some(slot) = self.slot[real] {
             self.last_used[slot] = self.clock;
             if self.catch_up(slot) {
@@ -147,7 +146,7 @@ impl<'d> KernelRows<'d> {
         } else if let Some(slot) = self.free.pop() {
             slot
         } else if self.owner.len() < self.dist.cached_rows {
-            self.storage.resize(self.storage.len() + width, 0.0);
+            // The slot's storage is appended when its row is written, not zeroed first.
             self.owner.push(None);
             self.last_used.push(0);
             self.applied.push(0);
@@ -175,8 +174,26 @@ impl<'d> KernelRows<'d> {
                 &mut self.gathered,
             ),
         }
-        let kernel = &self.gathered;
-        let row = &mut self.storage[slot * width..(slot + 1) * width];
+        self.write_row(slot);
+    }
+
+    /// Writes the gathered kernel row into `slot`, in the solver's order and signed,
+    /// appending the slot's storage when it is new.
+    fn write_row(&mut self, slot: usize) {
+        let (kernel, width) = (&self.gathered, self.width());
+        let start = slot * width;
+        if start == self.storage.len() {
+            if self.permuted {
+                let variables = self.sign.iter().zip(&self.index);
+                self.storage
+                    .extend(variables.map(|(sign, real)| sign * kernel[*real]));
+            } else {
+                self.storage.extend_from_slice(kernel);
+                self.storage.extend(kernel.iter().map(|k| -k));
+            }
+            return;
+        }
+        let row = &mut self.storage[start..start + width];
         if self.permuted {
             for ((out, sign), real) in row.iter_mut().zip(&self.sign).zip(&self.index) {
                 *out = sign * kernel[*real];

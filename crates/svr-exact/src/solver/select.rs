@@ -202,9 +202,25 @@ mod tests {
             let status: Vec<Bound> = (0..n)
                 .map(|_| [Bound::Lower, Bound::Upper, Bound::Free][next(3) as usize])
                 .collect();
-            // Few distinct values, so that ties are common; some zeros of both signs.
-            let pick = |k: u64| [-1.0, -0.5, 0.0, -0.0, 0.25, 0.5, 1.0, 2.0][k as usize];
-            let g: Vec<f64> = (0..n).map(|_| pick(next(8))).collect();
+            // Few distinct values, so that ties are common; some zeros of both signs, and
+            // values an ulp apart, so that gains differ in their last bits.
+            let ulp = f64::EPSILON;
+            let values = [
+                -1.0,
+                -0.5,
+                0.0,
+                -0.0,
+                0.25,
+                0.5,
+                1.0,
+                2.0,
+                -1.0 - ulp,
+                -0.5 * (1.0 + ulp),
+                0.5 * (1.0 + ulp),
+            ];
+            let g: Vec<f64> = (0..n)
+                .map(|_| values[next(values.len() as u64) as usize])
+                .collect();
             let qd: Vec<f64> = (0..n).map(|_| [1.0, 0.5, 0.0][next(3) as usize]).collect();
             let row_i: Vec<f32> = (0..n)
                 .map(|_| [0.5, -0.5, 1.0, 0.0][next(4) as usize])
