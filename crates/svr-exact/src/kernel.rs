@@ -70,6 +70,11 @@ pub struct KernelRows<'d> {
     shared: Option<Shared<'d>>,
     /// The kernel row being added, as f32.
     gathered: Vec<f32>,
+    /// A shared kernel's row computed by this fit, before its columns are gathered.
+    full_row: Vec<f32>,
+    /// Whether the shared kernel's rows are this fit's as they are (it trains on the
+    /// whole training set).
+    whole: bool,
     /// Kept rows, 2n entries each, one after another.
     storage: Vec<f32>,
     /// The slot in `storage` of each kernel row, by training row.
@@ -102,6 +107,8 @@ impl<'d> KernelRows<'d> {
             gamma,
             shared,
             gathered: Vec::new(),
+            full_row: Vec::new(),
+            whole: shared.is_some_and(|s| s.is_whole()),
             storage,
             slot: vec![None; n],
             owner: Vec::new(),
@@ -165,7 +172,15 @@ impl<'d> KernelRows<'d> {
         self.applied[slot] = self.swaps.len();
         self.slot[real] = Some(slot);
         match self.shared {
-            Some(shared) => shared.gather(real, &mut self.gathered),
+            Some(shared) => {
+                let full = shared.full_row(real, &mut self.scratch, &mut self.full_row);
+                self.gathered.clear();
+                if self.whole {
+                    self.gathered.extend_from_slice(full);
+                } else {
+                    self.gathered.extend(shared.rows.iter().map(|&j| full[j]));
+                }
+            }
             None => kernel_row(
                 self.dist,
                 real,

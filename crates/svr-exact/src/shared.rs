@@ -10,7 +10,10 @@ use std::sync::OnceLock;
 use super::distances::Distances;
 
 /// Kernel rows over the whole training set, as the solver keeps them (f32), each
-/// computed on first use by any of the trial's fits.
+/// computed on first use by any of the trial's fits. The fits run on several threads;
+/// a fit that finds a row missing computes it and offers it, and the first offer is
+/// kept. Nobody waits for a row another fit is computing: a row takes a microsecond or
+/// two, a sleep and a wake take longer.
 #[derive(Debug)]
 pub struct SharedKernel {
     gamma: f64,
@@ -45,22 +48,109 @@ impl SharedKernel {
         self.gamma
     }
 
-    /// Row `i` of the kernel of `full` (the distances this kernel was made for).
-    pub fn row(&self, full: &Distances, i: usize) -> &[f32] {
-        self.rows[i].get_or_init(|| {
-            let (mut scratch, mut row) = (Vec::new(), Vec::new());
-            super::kernel::kernel_row(full, i, self.gamma, &mut scratch, &mut row);
-            row.into_boxed_slice()
-        })
+    /// Computes every row not yet computed: what a trial's kernel costs at least.
+    pub fn fill(&self, full: &Distances) {
+        let (mut scratch, mut row) = (Vec::new(), Vec::new());
+        for i in 0..self.rows.len() {
+            if self.rows[i].get().is_none() {
+                self.compute(full, i, &mut scratch, &mut row);
+            }
+        }
+    }
+
+    /// Computes row `i` of the kernel of `full` into `row` (`scratch` holds the f64
+    /// values on the way) and offers it to the other fits. Returns the kept row: this
+    /// one, or the same values offered first by another fit.
+    fn compute<'a>(
+        &'a self,
+        full: &Distances,
+        i: usize,
+        scratch: &mut Vec<f64>,
+        row: &mut Vec<f32>,
+    ) -> &'a [f32] {
+        super::kernel::kernel_row(full, i, self.gamma, scratch, row);
+        let kept = &self.rows[i];
+        // An offer only moves the box in, so `set` never waits long.
+        let _ = kept.set(row.as_slice().into());
+        kept.get().expect("a row was offered")
     }
 }
 
-impl Shared<'_> {
-    /// The kernel row of the fit's training row `real` over its own training rows,
-    /// into `out`.
-    pub(super) fn gather(&self, real: usize, out: &mut Vec<f32>) {
-        let full = self.kernel.row(self.full, self.rows[real]);
-        out.clear();
-        out.extend(self.rows.iter().map(|&j| full[j]));
+impl<'a> Shared<'a> {
+    /// The trial's kernel row of the fit's training row `real`, over the whole training
+    /// set; `scratch` and `row` hold a row computed here on the way.
+    pub(super) fn full_row(
+        &self,
+        real: usize,
+        scratch: &mut Vec<f64>,
+        row: &mut Vec<f32>,
+    ) -> &'a [f32] {
+        let (kernel, i) = (self.kernel, self.rows[real]);
+        match kernel.rows[i].get() {
+            Some(kept) => kept,
+            None => kernel.compute(self.full, i, scratch, row),
+        }
+    }
+
+    /// Whether the fit trains on the whole training set in its order, so that its
+    /// kernel rows are the trial's as they are.
+    pub(super) fn is_whole(&self) -> bool {
+        self.rows.len() == self.kernel.rows.len()
+            && self.rows.iter().enumerate().all(|(k, j)| k == *j)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{SvrModel, SvrParams};
+    use ndarray::{Array2, Axis};
+
+    /// Fits on `rows` of `x`, sharing `kernel` (made for all of `x`) when given.
+    fn fit(x: &Array2<f64>, y: &[f64], rows: &[usize], kernel: Option<&SharedKernel>) -> SvrModel {
+        let own = Distances::new(&x.select(Axis(0), rows), x, u128::MAX);
+        let full = Distances::new(x, x, u128::MAX);
+        let targets: Vec<f64> = rows.iter().map(|r| y[*r]).collect();
+        let shared = kernel.map(|kernel| Shared {
+            kernel,
+            full: &full,
+            rows,
+        });
+        let params = SvrParams {
+            gamma: 0.7,
+            c: 3.0,
+            epsilon: 0.05,
+            tolerance: 1e-3,
+        };
+        params
+            .check()
+            .unwrap()
+            .fit_sharing(&own, &targets, shared, &mut || false)
+            .unwrap()
+    }
+
+    /// The whole set and four folds fitted at once on threads of their own, sharing one
+    /// kernel, so that rows are computed by several fits at the same time: the models
+    /// are those fitted alone.
+    #[test]
+    fn fits_sharing_a_kernel_at_once_are_the_fits_alone() {
+        let n = 120;
+        let x = Array2::from_shape_fn((n, 3), |(i, k)| ((i * 7 + k * 13) % 17) as f64 / 4.0);
+        let y: Vec<f64> = (0..n).map(|i| (i as f64 / 9.0).sin()).collect();
+        let mut subsets = vec![(0..n).collect::<Vec<_>>()];
+        subsets.extend((0..4).map(|f| (0..n).filter(|i| i % 4 != f).collect::<Vec<_>>()));
+        let alone: Vec<SvrModel> = subsets.iter().map(|rows| fit(&x, &y, rows, None)).collect();
+        for _ in 0..20 {
+            let full = Distances::new(&x, &x, u128::MAX);
+            let kernel = SharedKernel::new(&full, 0.7);
+            let together: Vec<SvrModel> = std::thread::scope(|s| {
+                let fits: Vec<_> = subsets
+                    .iter()
+                    .map(|rows| s.spawn(|| fit(&x, &y, rows, Some(&kernel))))
+                    .collect();
+                fits.into_iter().map(|f| f.join().unwrap()).collect()
+            });
+            assert_eq!(together, alone);
+        }
     }
 }
