@@ -19,6 +19,8 @@ const DEADLINE: Duration = Duration::from_secs(60);
 struct Daemon {
     child: Child,
     log: Arc<Mutex<Vec<String>>>,
+    /// The thread collecting the lines, joined once the daemon has exited.
+    reader: Option<std::thread::JoinHandle<()>>,
     dir: PathBuf,
 }
 
@@ -34,7 +36,7 @@ impl Daemon {
         let log = Arc::new(Mutex::new(Vec::new()));
         let sink = log.clone();
         let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 sink.lock().unwrap().push(line);
             }
@@ -42,6 +44,7 @@ impl Daemon {
         Daemon {
             child,
             log,
+            reader: Some(reader),
             dir: dir.to_path_buf(),
         }
     }
@@ -89,10 +92,16 @@ impl Daemon {
         self.trials()
     }
 
+    /// Waits for the daemon to exit and for its last lines to be collected: the reader
+    /// can lag behind on a busy machine, and the lines a test looks for are often the
+    /// last ones.
     fn wait_exit(&mut self) -> ExitStatus {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                if let Some(reader) = self.reader.take() {
+                    reader.join().unwrap();
+                }
                 return status;
             }
             assert!(start.elapsed() < DEADLINE, "the daemon did not exit");

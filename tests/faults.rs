@@ -4,8 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -16,8 +15,8 @@ use crate::helper::{ndjson, svr_etl, wait_for, Logged, Moto, Proxy};
 /// `svr-etl run` on a one-second schedule writing to `s3://bucket/p` through
 /// `endpoint`, with its stderr collected.
 struct Daemon {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
+    /// Taken by [`Daemon::stop`].
+    logged: Option<Logged>,
     _dir: tempfile::TempDir,
 }
 
@@ -28,7 +27,7 @@ impl Daemon {
             "[schedule]\ncron = \"* * * * * *\"\nshutdown_grace_secs = 60\n[sink]\nurl = \"s3://{bucket}/p\"\n"
         );
         std::fs::write(dir.path().join("svr-etl.toml"), config).unwrap();
-        let Logged { child, log } = Logged::spawn(
+        let daemon = Logged::spawn(
             svr_etl(dir.path())
                 .args(["run", "--config", "svr-etl.toml"])
                 .env("AWS_ACCESS_KEY_ID", "test")
@@ -38,14 +37,13 @@ impl Daemon {
                 .env("SVR_ETL__S3__REGION", "us-east-1"),
         );
         Daemon {
-            child,
-            log,
+            logged: Some(daemon),
             _dir: dir,
         }
     }
 
     fn lines(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
+        self.logged.as_ref().map(Logged::lines).unwrap_or_default()
     }
 
     fn count(&self, needle: &str) -> usize {
@@ -65,17 +63,20 @@ impl Daemon {
     }
 
     fn stop(mut self) -> Vec<String> {
-        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).unwrap();
-        let status = self.child.wait().unwrap();
+        let daemon = self.logged.take().unwrap();
+        kill(Pid::from_raw(daemon.child.id() as i32), Signal::SIGTERM).unwrap();
+        let (status, lines) = daemon.wait();
         assert!(status.success(), "{status:?}");
-        self.lines()
+        lines
     }
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(daemon) = self.logged.as_mut() {
+            let _ = daemon.child.kill();
+            let _ = daemon.child.wait();
+        }
     }
 }
 

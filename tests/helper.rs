@@ -546,6 +546,8 @@ impl FaultProxy {
 pub struct Logged {
     pub child: std::process::Child,
     pub log: Arc<std::sync::Mutex<Vec<String>>>,
+    /// The thread collecting the lines; it ends when the child's stderr closes.
+    pub reader: std::thread::JoinHandle<()>,
 }
 
 impl Logged {
@@ -559,7 +561,7 @@ impl Logged {
         let log = Arc::new(std::sync::Mutex::new(Vec::new()));
         let lines = log.clone();
         let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             use std::io::BufRead;
             for line in std::io::BufReader::new(stderr)
                 .lines()
@@ -568,11 +570,26 @@ impl Logged {
                 lines.lock().unwrap().push(line);
             }
         });
-        Logged { child, log }
+        Logged { child, log, reader }
     }
 
     pub fn lines(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
+    }
+
+    /// Waits for the child to exit and for its last lines to be collected: the reader
+    /// thread can lag behind a busy machine, and an exit seen before the lines would
+    /// hide the ones a test looks for.
+    pub fn wait(self) -> (std::process::ExitStatus, Vec<String>) {
+        let Logged {
+            mut child,
+            log,
+            reader,
+        } = self;
+        let status = child.wait().unwrap();
+        reader.join().unwrap();
+        let lines = log.lock().unwrap().clone();
+        (status, lines)
     }
 }
 
