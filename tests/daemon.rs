@@ -1,9 +1,8 @@
 //! `svr-etl run` as a real process with real signals and a local sink.
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,50 +10,36 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-use crate::helper::{files_under, ndjson, svr_etl, wait_for, Moto};
+use crate::helper::{files_under, ndjson, svr_etl, wait_for, Logged, Moto};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// A running daemon with its stderr collected line by line.
 struct Daemon {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-    /// The thread collecting the lines, joined once the daemon has exited.
-    reader: Option<std::thread::JoinHandle<()>>,
+    logged: Logged,
     dir: PathBuf,
 }
 
 impl Daemon {
     fn start(dir: &Path, config: &str, env: &[(&str, &str)]) -> Daemon {
         std::fs::write(dir.join("svr-etl.toml"), config).unwrap();
-        let mut cmd = svr_etl(dir);
-        cmd.args(["run", "--config", "svr-etl.toml"])
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = log.clone();
-        let stderr = child.stderr.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
+        let logged = Logged::spawn(
+            svr_etl(dir)
+                .args(["run", "--config", "svr-etl.toml"])
+                .envs(env.iter().copied()),
+        );
         Daemon {
-            child,
-            log,
-            reader: Some(reader),
+            logged,
             dir: dir.to_path_buf(),
         }
     }
 
     fn signal(&self, signal: Signal) {
-        kill(Pid::from_raw(self.child.id() as i32), signal).unwrap();
+        kill(Pid::from_raw(self.logged.child.id() as i32), signal).unwrap();
     }
 
     fn log_lines(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
+        self.logged.lines()
     }
 
     fn count_log(&self, needle: &str) -> usize {
@@ -92,17 +77,12 @@ impl Daemon {
         self.trials()
     }
 
-    /// Waits for the daemon to exit and for its last lines to be collected: the reader
-    /// can lag behind on a busy machine, and the lines a test looks for are often the
-    /// last ones.
+    /// Waits for the daemon to exit, and then for its last lines to be collected.
     fn wait_exit(&mut self) -> ExitStatus {
         let start = Instant::now();
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                if let Some(reader) = self.reader.take() {
-                    reader.join().unwrap();
-                }
-                return status;
+            if self.logged.child.try_wait().unwrap().is_some() {
+                return self.logged.wait();
             }
             assert!(start.elapsed() < DEADLINE, "the daemon did not exit");
             std::thread::sleep(Duration::from_millis(20));
@@ -112,8 +92,8 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.logged.child.kill();
+        let _ = self.logged.child.wait();
     }
 }
 

@@ -15,8 +15,7 @@ use crate::helper::{ndjson, svr_etl, wait_for, Logged, Moto, Proxy};
 /// `svr-etl run` on a one-second schedule writing to `s3://bucket/p` through
 /// `endpoint`, with its stderr collected.
 struct Daemon {
-    /// Taken by [`Daemon::stop`].
-    logged: Option<Logged>,
+    logged: Logged,
     _dir: tempfile::TempDir,
 }
 
@@ -37,13 +36,13 @@ impl Daemon {
                 .env("SVR_ETL__S3__REGION", "us-east-1"),
         );
         Daemon {
-            logged: Some(daemon),
+            logged: daemon,
             _dir: dir,
         }
     }
 
     fn lines(&self) -> Vec<String> {
-        self.logged.as_ref().map(Logged::lines).unwrap_or_default()
+        self.logged.lines()
     }
 
     fn count(&self, needle: &str) -> usize {
@@ -63,20 +62,21 @@ impl Daemon {
     }
 
     fn stop(mut self) -> Vec<String> {
-        let daemon = self.logged.take().unwrap();
-        kill(Pid::from_raw(daemon.child.id() as i32), Signal::SIGTERM).unwrap();
-        let (status, lines) = daemon.wait();
+        kill(
+            Pid::from_raw(self.logged.child.id() as i32),
+            Signal::SIGTERM,
+        )
+        .unwrap();
+        let status = self.logged.wait();
         assert!(status.success(), "{status:?}");
-        lines
+        self.lines()
     }
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        if let Some(daemon) = self.logged.as_mut() {
-            let _ = daemon.child.kill();
-            let _ = daemon.child.wait();
-        }
+        let _ = self.logged.child.kill();
+        let _ = self.logged.child.wait();
     }
 }
 

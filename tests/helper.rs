@@ -546,8 +546,9 @@ impl FaultProxy {
 pub struct Logged {
     pub child: std::process::Child,
     pub log: Arc<std::sync::Mutex<Vec<String>>>,
-    /// The thread collecting the lines; it ends when the child's stderr closes.
-    pub reader: std::thread::JoinHandle<()>,
+    /// The thread collecting the lines; it ends when the child's stderr closes, and
+    /// [`Logged::wait`] joins it.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Logged {
@@ -570,7 +571,11 @@ impl Logged {
                 lines.lock().unwrap().push(line);
             }
         });
-        Logged { child, log, reader }
+        Logged {
+            child,
+            log,
+            reader: Some(reader),
+        }
     }
 
     pub fn lines(&self) -> Vec<String> {
@@ -580,16 +585,12 @@ impl Logged {
     /// Waits for the child to exit and for its last lines to be collected: the reader
     /// thread can lag behind a busy machine, and an exit seen before the lines would
     /// hide the ones a test looks for.
-    pub fn wait(self) -> (std::process::ExitStatus, Vec<String>) {
-        let Logged {
-            mut child,
-            log,
-            reader,
-        } = self;
-        let status = child.wait().unwrap();
-        reader.join().unwrap();
-        let lines = log.lock().unwrap().clone();
-        (status, lines)
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        let status = self.child.wait().unwrap();
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
+        status
     }
 }
 

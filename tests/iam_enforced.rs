@@ -59,8 +59,8 @@ fn run_daemon(
         std::thread::sleep(Duration::from_millis(100));
     };
     let _ = kill(Pid::from_raw(daemon.child.id() as i32), Signal::SIGTERM);
-    let (status, log) = daemon.wait();
-    let log = log.join("\n");
+    let status = daemon.wait();
+    let log = daemon.lines().join("\n");
     outcome.map_err(|e| format!("{e}\n{log}"))?;
     if !status.success() {
         return Err(format!("run ended with {status}\n{log}"));

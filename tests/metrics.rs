@@ -108,7 +108,7 @@ fn prometheus_scrapes_the_trial_count_and_promtool_accepts_the_metrics() {
         "[schedule]\ncron = \"* * * * * *\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n",
     )
     .unwrap();
-    let daemon = Logged::spawn(svr_etl(dir.path()).args(["run", "--config", "svr-etl.toml"]));
+    let mut daemon = Logged::spawn(svr_etl(dir.path()).args(["run", "--config", "svr-etl.toml"]));
     let addr = served_at(&daemon, 1);
     let prometheus = Prometheus::start(dir.path(), &addr);
 
@@ -145,7 +145,7 @@ fn prometheus_scrapes_the_trial_count_and_promtool_accepts_the_metrics() {
     assert!(lint.status.success(), "promtool: {lint:?}\n{text}");
 
     kill(Pid::from_raw(daemon.child.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(daemon.wait().0.success());
+    assert!(daemon.wait().success());
     let written = files_under(&dir.path().join("svr-etl-output"))
         .iter()
         .filter(|f| f.starts_with("hyper/"))
@@ -178,7 +178,7 @@ fn the_endpoint_answers_get_metrics_only_to_a_bounded_number_of_clients_and_move
         .unwrap()
     };
     write_config("127.0.0.1:0");
-    let daemon = Logged::spawn(svr_etl(dir.path()).args(["run", "--config", "svr-etl.toml"]));
+    let mut daemon = Logged::spawn(svr_etl(dir.path()).args(["run", "--config", "svr-etl.toml"]));
     let addr = served_at(&daemon, 1);
     let close = "Connection: close\r\n\r\n";
     let ask = |method: &str, path: &str| {
@@ -219,7 +219,7 @@ fn the_endpoint_answers_get_metrics_only_to_a_bounded_number_of_clients_and_move
     });
 
     kill(Pid::from_raw(daemon.child.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(daemon.wait().0.success());
+    assert!(daemon.wait().success());
 }
 
 #[test]
