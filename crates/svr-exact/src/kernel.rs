@@ -2,6 +2,7 @@
 //! used, as libsvm does, but kept in the solver's order of variables so that its loops
 //! read them straight.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::distances::Distances;
@@ -72,9 +73,10 @@ pub struct KernelRows<'d> {
     gathered: Vec<f32>,
     /// A shared kernel's row computed by this fit, before its columns are gathered.
     full_row: Vec<f32>,
-    /// Whether the shared kernel's rows are this fit's as they are (it trains on the
-    /// whole training set).
-    whole: bool,
+    /// The fit's training rows in the shared kernel, as runs of consecutive rows: a
+    /// cross-validation fold's are two runs, the rows before and after its test block,
+    /// so its columns are copied, not gathered one by one.
+    runs: Vec<Range<usize>>,
     /// Kept rows, 2n entries each, one after another.
     storage: Vec<f32>,
     /// The slot in `storage` of each kernel row, by training row.
@@ -108,7 +110,7 @@ impl<'d> KernelRows<'d> {
             shared,
             gathered: Vec::new(),
             full_row: Vec::new(),
-            whole: shared.is_some_and(|s| s.is_whole()),
+            runs: shared.map_or_else(Vec::new, |s| runs(s.rows)),
             storage,
             slot: vec![None; n],
             owner: Vec::new(),
@@ -175,10 +177,8 @@ impl<'d> KernelRows<'d> {
             Some(shared) => {
                 let full = shared.full_row(real, &mut self.scratch, &mut self.full_row);
                 self.gathered.clear();
-                if self.whole {
-                    self.gathered.extend_from_slice(full);
-                } else {
-                    self.gathered.extend(shared.rows.iter().map(|&j| full[j]));
+                for run in &self.runs {
+                    self.gathered.extend_from_slice(&full[run.clone()]);
                 }
             }
             None => kernel_row(
@@ -288,6 +288,18 @@ impl Drop for KernelRows<'_> {
             SPARE_ROWS.with(|spare| spare.borrow_mut().keep(storage));
         }
     }
+}
+
+/// `rows` as runs of consecutive numbers, in order.
+fn runs(rows: &[usize]) -> Vec<Range<usize>> {
+    let mut runs: Vec<Range<usize>> = Vec::new();
+    for &j in rows {
+        match runs.last_mut() {
+            Some(run) if run.end == j => run.end += 1,
+            _ => runs.push(j..j + 1),
+        }
+    }
+    runs
 }
 
 /// Row `i` of the kernel of `dist`'s training rows at `gamma`, as f32, into `out`

@@ -91,13 +91,6 @@ impl<'a> Shared<'a> {
             None => kernel.compute(self.full, i, scratch, row),
         }
     }
-
-    /// Whether the fit trains on the whole training set in its order, so that its
-    /// kernel rows are the trial's as they are.
-    pub(super) fn is_whole(&self) -> bool {
-        self.rows.len() == self.kernel.rows.len()
-            && self.rows.iter().enumerate().all(|(k, j)| k == *j)
-    }
 }
 
 #[cfg(test)]
