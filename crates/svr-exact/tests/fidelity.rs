@@ -123,11 +123,23 @@ fn the_engine_is_scikit_learn_to_the_last_bit() {
                 full: &everything,
                 rows: &train,
             });
+            // Stopped past twice the reference's iterations, so that a broken solver
+            // or kernel fails here rather than runs on.
+            let mut checks = 0;
+            let mut stop = || {
+                checks += 1;
+                checks * 1000 > 2 * cfg.n_iter + 1000
+            };
             let model = params
                 .check()
                 .unwrap()
-                .fit_sharing(&dist, &train_y, shared, &mut || false)
-                .unwrap();
+                .fit_sharing(&dist, &train_y, shared, &mut stop)
+                .unwrap_or_else(|stopped| {
+                    panic!(
+                        "{} gamma={} C={} epsilon={}: no solution after {} iterations (the reference took {})",
+                        set.name, cfg.gamma, cfg.c, cfg.epsilon, stopped.iterations, cfg.n_iter
+                    )
+                });
             let pred = model.predict(&dist);
             let truth: Vec<f64> = test.iter().map(|i| data.targets[*i]).collect();
             let test_pred: Vec<f64> = test.iter().map(|i| pred[*i]).collect();
