@@ -35,7 +35,7 @@ impl Daemon {
     }
 
     fn signal(&self, signal: Signal) {
-        kill(Pid::from_raw(self.logged.child.id() as i32), signal).unwrap();
+        self.logged.signal(signal).unwrap();
     }
 
     fn log_lines(&self) -> Vec<String> {
@@ -87,13 +87,6 @@ impl Daemon {
             assert!(start.elapsed() < DEADLINE, "the daemon did not exit");
             std::thread::sleep(Duration::from_millis(20));
         }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.logged.child.kill();
-        let _ = self.logged.child.wait();
     }
 }
 

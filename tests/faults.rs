@@ -62,21 +62,10 @@ impl Daemon {
     }
 
     fn stop(mut self) -> Vec<String> {
-        kill(
-            Pid::from_raw(self.logged.child.id() as i32),
-            Signal::SIGTERM,
-        )
-        .unwrap();
+        self.logged.signal(Signal::SIGTERM).unwrap();
         let status = self.logged.wait();
         assert!(status.success(), "{status:?}");
         self.lines()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.logged.child.kill();
-        let _ = self.logged.child.wait();
     }
 }
 

@@ -582,6 +582,11 @@ impl Logged {
         self.log.lock().unwrap().clone()
     }
 
+    pub fn signal(&self, signal: nix::sys::signal::Signal) -> nix::Result<()> {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, signal)
+    }
+
     /// Waits for the child to exit and for its last lines to be collected: the reader
     /// thread can lag behind a busy machine, and an exit seen before the lines would
     /// hide the ones a test looks for.
@@ -591,6 +596,14 @@ impl Logged {
             reader.join().unwrap();
         }
         status
+    }
+}
+
+/// A test that fails midway leaves no process behind.
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

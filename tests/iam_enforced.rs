@@ -9,8 +9,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use serde_json::Value;
 
 use crate::helper::{stderr, svr_etl, svr_etl_at, Keys, Logged, LoopbackScript, Moto};
@@ -58,7 +57,7 @@ fn run_daemon(
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    let _ = kill(Pid::from_raw(daemon.child.id() as i32), Signal::SIGTERM);
+    let _ = daemon.signal(Signal::SIGTERM);
     let status = daemon.wait();
     let log = daemon.lines().join("\n");
     outcome.map_err(|e| format!("{e}\n{log}"))?;

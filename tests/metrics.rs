@@ -7,8 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use serde_json::Value;
 
 use crate::helper::{files_under, svr_etl, wait_for, Logged};
@@ -144,7 +143,7 @@ fn prometheus_scrapes_the_trial_count_and_promtool_accepts_the_metrics() {
     let lint = lint.wait_with_output().unwrap();
     assert!(lint.status.success(), "promtool: {lint:?}\n{text}");
 
-    kill(Pid::from_raw(daemon.child.id() as i32), Signal::SIGTERM).unwrap();
+    daemon.signal(Signal::SIGTERM).unwrap();
     assert!(daemon.wait().success());
     let written = files_under(&dir.path().join("svr-etl-output"))
         .iter()
@@ -204,7 +203,7 @@ fn the_endpoint_answers_get_metrics_only_to_a_bounded_number_of_clients_and_move
     // A reload to another port moves the endpoint; the old port closes.
     let port = free_port();
     write_config(&format!("127.0.0.1:{port}"));
-    kill(Pid::from_raw(daemon.child.id() as i32), Signal::SIGHUP).unwrap();
+    daemon.signal(Signal::SIGHUP).unwrap();
     let moved = served_at(&daemon, 2);
     assert_eq!(moved, format!("127.0.0.1:{port}"));
     assert_eq!(
@@ -218,7 +217,7 @@ fn the_endpoint_answers_get_metrics_only_to_a_bounded_number_of_clients_and_move
         TcpStream::connect(&addr).is_err()
     });
 
-    kill(Pid::from_raw(daemon.child.id() as i32), Signal::SIGTERM).unwrap();
+    daemon.signal(Signal::SIGTERM).unwrap();
     assert!(daemon.wait().success());
 }
 
