@@ -59,8 +59,8 @@ impl Smo<'_> {
 fn max_violator(y: &[i8], status: &[Bound], g: &[f64]) -> Best {
     #[cfg(target_arch = "x86_64")]
     {
-        if is_x86_feature_detected!("avx512f") {
-            // SAFETY: AVX-512F was detected.
+        if avx512() {
+            // SAFETY: AVX-512F, BW and VL were detected.
             return unsafe { avx512::max_violator(y, status, g) };
         }
         if is_x86_feature_detected!("avx2") {
@@ -92,8 +92,8 @@ fn max_violator_from(y: &[i8], status: &[Bound], g: &[f64], from: usize, best: B
 fn best_partner(y: &[i8], status: &[Bound], g: &[f64], p: Partner) -> (f64, Best) {
     #[cfg(target_arch = "x86_64")]
     {
-        if is_x86_feature_detected!("avx512f") {
-            // SAFETY: AVX-512F was detected.
+        if avx512() {
+            // SAFETY: AVX-512F, BW and VL were detected.
             return unsafe { avx512::best_partner(y, status, g, p) };
         }
         if is_x86_feature_detected!("avx2") {
@@ -153,6 +153,13 @@ fn best_partner_from(
         }
     }
     (gmax2, (obj_diff_min, gmin_idx))
+}
+
+#[cfg(target_arch = "x86_64")]
+fn avx512() -> bool {
+    is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vl")
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -276,8 +283,8 @@ mod tests {
                 };
                 paths.push(("avx2", scans));
             }
-            if is_x86_feature_detected!("avx512f") {
-                // SAFETY: AVX-512F was detected.
+            if avx512() {
+                // SAFETY: AVX-512F, BW and VL were detected.
                 let scans = unsafe {
                     (
                         avx512::max_violator(y, status, g),

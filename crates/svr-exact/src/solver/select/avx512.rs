@@ -1,5 +1,7 @@
-//! The scans of working-set selection on eight lanes (AVX-512F), the same steps as the
-//! four-lane scans with masks in place of blends.
+//! The scans of working-set selection on eight lanes (AVX-512F, BW and VL), the same
+//! steps as the four-lane scans with masks in place of blends. Each block's labels and
+//! bounds become the masks the scans need through one byte-wise table lookup, in
+//! place of a widening, a comparison and mask arithmetic for each.
 
 use std::arch::x86_64::*;
 
@@ -38,18 +40,34 @@ impl Lanes {
     }
 }
 
-/// Masks of eight variables: label +1, at the upper bound, at the lower bound.
-#[target_feature(enable = "avx512f")]
+/// Masks of eight variables: label +1, in I_up (may rise: label +1 below its upper
+/// bound, label -1 above its lower), in I_low (may fall: the other way round). Each
+/// variable's label and bound make a code, `(label & 4) | bound`, that one table lookup
+/// turns into its three bits.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 unsafe fn load_state(y: &[i8], status: &[Bound], t: usize) -> (__mmask8, __mmask8, __mmask8) {
+    const POSITIVE: i8 = 4;
+    const UP: i8 = 1;
+    const LOW: i8 = 2;
+    let (lower, upper, free) = (
+        Bound::Lower as usize,
+        Bound::Upper as usize,
+        Bound::Free as usize,
+    );
+    let mut table = [0i8; 16];
+    table[lower] = POSITIVE | UP;
+    table[upper] = POSITIVE | LOW;
+    table[free] = POSITIVE | UP | LOW;
+    table[4 | lower] = LOW;
+    table[4 | upper] = UP;
+    table[4 | free] = UP | LOW;
     let labels = _mm_loadl_epi64(y.as_ptr().add(t).cast());
     let bounds = _mm_loadl_epi64(status.as_ptr().add(t).cast());
-    let labels = _mm512_cvtepi8_epi64(labels);
-    let bounds = _mm512_cvtepi8_epi64(bounds);
-    (
-        _mm512_cmpeq_epi64_mask(labels, _mm512_set1_epi64(1)),
-        _mm512_cmpeq_epi64_mask(bounds, _mm512_set1_epi64(Bound::Upper as i64)),
-        _mm512_cmpeq_epi64_mask(bounds, _mm512_set1_epi64(Bound::Lower as i64)),
-    )
+    // Label -1 is 0xff, +1 is 0x01: bit 2 is set for -1 only.
+    let codes = _mm_or_si128(_mm_and_si128(labels, _mm_set1_epi8(4)), bounds);
+    let bits = _mm_shuffle_epi8(_mm_loadu_si128(table.as_ptr().cast()), codes);
+    let mask = |bit: i8| _mm_test_epi8_mask(bits, _mm_set1_epi8(bit)) as __mmask8;
+    (mask(POSITIVE), mask(UP), mask(LOW))
 }
 
 #[target_feature(enable = "avx512f")]
@@ -77,18 +95,17 @@ fn negate(x: __m512d) -> __m512d {
 }
 
 /// # Safety
-/// The CPU must have AVX-512F.
-#[target_feature(enable = "avx512f")]
+/// The CPU must have AVX-512F, BW and VL.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 pub unsafe fn max_violator(y: &[i8], status: &[Bound], g: &[f64]) -> Best {
     let whole = g.len() / 8 * 8;
     let mut lanes = Lanes::new(f64::NEG_INFINITY);
     for t in (0..whole).step_by(8) {
-        let (positive, upper, lower) = load_state(y, status, t);
+        let (positive, up, _) = load_state(y, status, t);
         let grad = _mm512_loadu_pd(g.as_ptr().add(t));
-        // Label +1: -G unless at the upper bound; label -1: G unless at the lower.
+        // Label +1: -G; label -1: G; over I_up.
         let value = _mm512_mask_blend_pd(positive, grad, negate(grad));
-        let blocked = (positive & upper) | (!positive & lower);
-        let take = !blocked & _mm512_cmp_pd_mask::<_CMP_GE_OQ>(value, lanes.value);
+        let take = up & _mm512_cmp_pd_mask::<_CMP_GE_OQ>(value, lanes.value);
         lanes.take(take, value, index_lanes(t));
     }
     let best = lanes.merge(f64::NEG_INFINITY, |a, b| a > b);
@@ -96,8 +113,8 @@ pub unsafe fn max_violator(y: &[i8], status: &[Bound], g: &[f64]) -> Best {
 }
 
 /// # Safety
-/// The CPU must have AVX-512F.
-#[target_feature(enable = "avx512f")]
+/// The CPU must have AVX-512F, BW and VL.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 pub unsafe fn best_partner(y: &[i8], status: &[Bound], g: &[f64], p: Partner) -> (f64, Best) {
     let whole = g.len() / 8 * 8;
     let gmax = _mm512_set1_pd(p.gmax);
@@ -110,16 +127,15 @@ pub unsafe fn best_partner(y: &[i8], status: &[Bound], g: &[f64], p: Partner) ->
     let mut gmax2 = _mm512_set1_pd(f64::NEG_INFINITY);
     let mut lanes = Lanes::new(f64::INFINITY);
     for t in (0..whole).step_by(8) {
-        let (positive, upper, lower) = load_state(y, status, t);
+        let (positive, _, low) = load_state(y, status, t);
         let grad = _mm512_loadu_pd(g.as_ptr().add(t));
-        // Label +1: G unless at the lower bound; label -1: -G unless at the upper.
+        // Label +1: G; label -1: -G; over I_low.
         let value = _mm512_mask_blend_pd(positive, negate(grad), grad);
-        let blocked = (positive & lower) | (!positive & upper);
-        let raise = !blocked & _mm512_cmp_pd_mask::<_CMP_GE_OQ>(value, gmax2);
+        let raise = low & _mm512_cmp_pd_mask::<_CMP_GE_OQ>(value, gmax2);
         gmax2 = _mm512_mask_blend_pd(raise, gmax2, value);
 
         let grad_diff = _mm512_add_pd(gmax, value);
-        let candidate = !blocked & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(grad_diff, zero);
+        let candidate = low & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(grad_diff, zero);
         if candidate == 0 {
             continue;
         }
