@@ -249,6 +249,11 @@ mod tests {
             let slow = best_partner_from(&y, &status, &g, partner, 0, start);
             for (path, (violator, best)) in vector_paths(&y, &status, &g, partner) {
                 assert_eq!(violator, first, "{path}, round {round}");
+                assert_eq!(
+                    violator.0.to_bits(),
+                    first.0.to_bits(),
+                    "{path}, round {round}"
+                );
                 assert_eq!(best.0, slow.0, "{path}, round {round}");
                 assert_eq!(best.1 .1, slow.1 .1, "{path}, round {round}");
                 assert_eq!(
