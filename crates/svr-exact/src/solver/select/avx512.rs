@@ -28,6 +28,26 @@ impl Lanes {
         self.index = _mm512_mask_blend_pd(take, self.index, index);
     }
 
+    /// Lane by lane, the better of two sets' values, and of equal ones the higher
+    /// index: two sets of lanes that scanned alternate blocks, as one.
+    #[target_feature(enable = "avx512f")]
+    fn combine<const MAX: bool>(&self, other: &Lanes) -> Lanes {
+        let better = if MAX {
+            _mm512_cmp_pd_mask::<_CMP_GT_OQ>(other.value, self.value)
+        } else {
+            _mm512_cmp_pd_mask::<_CMP_LT_OQ>(other.value, self.value)
+        };
+        let later = _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(other.value, self.value)
+            & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(other.index, self.index);
+        let taken = _mm512_cmp_pd_mask::<_CMP_GE_OQ>(other.index, _mm512_setzero_pd());
+        let mut lanes = Lanes {
+            value: self.value,
+            index: self.index,
+        };
+        lanes.take((better | later) & taken, other.value, other.index);
+        lanes
+    }
+
     /// The in-order scan's result (as [`super::merge_lanes`] gives it) without leaving the
     /// vector registers: the best value over the lanes that took one (the largest,
     /// or with `MAX` false the least), then the highest index among the lanes holding
@@ -111,16 +131,31 @@ fn negate(x: __m512d) -> __m512d {
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 pub unsafe fn max_violator(y: &[i8], status: &[Bound], g: &[f64]) -> Best {
     let whole = g.len() / 8 * 8;
-    let mut lanes = Lanes::new(f64::NEG_INFINITY);
-    for t in (0..whole).step_by(8) {
+    // Two sets of lanes taking alternate blocks, so that a block's comparison waits on
+    // its set's block before last rather than on the block before.
+    let (mut first, mut second) = (Lanes::new(f64::NEG_INFINITY), Lanes::new(f64::NEG_INFINITY));
+    let step = |lanes: &mut Lanes, t: usize, index: __m512d| {
         let (positive, up, _) = load_state(y, status, t);
         let grad = _mm512_loadu_pd(g.as_ptr().add(t));
         // Label +1: -G; label -1: G; over I_up.
         let value = _mm512_mask_blend_pd(positive, grad, negate(grad));
         let take = up & _mm512_cmp_pd_mask::<_CMP_GE_OQ>(value, lanes.value);
-        lanes.take(take, value, index_lanes(t));
+        lanes.take(take, value, index);
+    };
+    let (mut index, eight) = (index_lanes(0), _mm512_set1_pd(8.0));
+    let pairs = whole / 16 * 16;
+    for t in (0..pairs).step_by(16) {
+        step(&mut first, t, index);
+        index = _mm512_add_pd(index, eight);
+        step(&mut second, t + 8, index);
+        index = _mm512_add_pd(index, eight);
     }
-    let best = lanes.merge::<true>(f64::NEG_INFINITY);
+    if pairs < whole {
+        step(&mut first, pairs, index);
+    }
+    let best = first
+        .combine::<true>(&second)
+        .merge::<true>(f64::NEG_INFINITY);
     super::max_violator_from(y, status, g, whole, best)
 }
 
@@ -136,20 +171,19 @@ pub unsafe fn best_partner(y: &[i8], status: &[Bound], g: &[f64], p: Partner) ->
     let coef_positive = _mm512_set1_pd(-2.0 * p.y_i);
     let coef_negative = _mm512_set1_pd(2.0 * p.y_i);
     let (zero, tau) = (_mm512_setzero_pd(), _mm512_set1_pd(TAU));
-    let mut gmax2 = _mm512_set1_pd(f64::NEG_INFINITY);
-    let mut lanes = Lanes::new(f64::INFINITY);
-    for t in (0..whole).step_by(8) {
+    // Two sets of lanes (and of gmax2) taking alternate blocks, as in the violator scan.
+    let step = |lanes: &mut Lanes, gmax2: &mut __m512d, t: usize, index: __m512d| {
         let (positive, _, low) = load_state(y, status, t);
         let grad = _mm512_loadu_pd(g.as_ptr().add(t));
         // Label +1: G; label -1: -G; over I_low.
         let value = _mm512_mask_blend_pd(positive, negate(grad), grad);
-        let raise = low & _mm512_cmp_pd_mask::<_CMP_GE_OQ>(value, gmax2);
-        gmax2 = _mm512_mask_blend_pd(raise, gmax2, value);
+        let raise = low & _mm512_cmp_pd_mask::<_CMP_GE_OQ>(value, *gmax2);
+        *gmax2 = _mm512_mask_blend_pd(raise, *gmax2, value);
 
         let grad_diff = _mm512_add_pd(gmax, value);
         let candidate = low & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(grad_diff, zero);
         if candidate == 0 {
-            continue;
+            return;
         }
         let row = _mm256_loadu_ps(p.row_i.as_ptr().add(t));
         let q_ij = _mm512_cvtps_pd(_mm256_mul_ps(sign_i, row));
@@ -163,12 +197,26 @@ pub unsafe fn best_partner(y: &[i8], status: &[Bound], g: &[f64], p: Partner) ->
         let gain = negate(_mm512_mul_pd(grad_diff, grad_diff));
         let obj_diff = _mm512_div_pd(gain, denominator);
         let take = candidate & _mm512_cmp_pd_mask::<_CMP_LE_OQ>(obj_diff, lanes.value);
-        lanes.take(take, obj_diff, index_lanes(t));
+        lanes.take(take, obj_diff, index);
+    };
+    let (mut first, mut second) = (Lanes::new(f64::INFINITY), Lanes::new(f64::INFINITY));
+    let mut maxima = [_mm512_set1_pd(f64::NEG_INFINITY); 2];
+    let (mut index, eight) = (index_lanes(0), _mm512_set1_pd(8.0));
+    let pairs = whole / 16 * 16;
+    for t in (0..pairs).step_by(16) {
+        let [one, two] = &mut maxima;
+        step(&mut first, one, t, index);
+        index = _mm512_add_pd(index, eight);
+        step(&mut second, two, t + 8, index);
+        index = _mm512_add_pd(index, eight);
     }
-    let mut maxima = [0.0; 8];
-    _mm512_storeu_pd(maxima.as_mut_ptr(), gmax2);
+    if pairs < whole {
+        step(&mut first, &mut maxima[0], pairs, index);
+    }
     // Only the value of gmax2 is used, so the order its lanes merge in is free.
-    let gmax2 = maxima.into_iter().fold(f64::NEG_INFINITY, f64::max);
-    let best = lanes.merge::<false>(f64::INFINITY);
+    let gmax2 = _mm512_reduce_max_pd(_mm512_max_pd(maxima[0], maxima[1]));
+    let best = first
+        .combine::<false>(&second)
+        .merge::<false>(f64::INFINITY);
     super::best_partner_from(y, status, g, p, whole, (gmax2, best))
 }
