@@ -69,13 +69,14 @@ pub struct KernelRows<'d> {
     /// The trial's kernel, when the fit shares one: rows are gathered from it instead
     /// of computed.
     shared: Option<Shared<'d>>,
-    /// The kernel row being added, as f32.
-    gathered: Vec<f32>,
-    /// A shared kernel's row computed by this fit, before its columns are gathered.
+    /// The kernel row being added, as f32, when the fit computes its own.
+    computed: Vec<f32>,
+    /// A shared kernel's row computed by this fit, when it is the first to ask for it.
     full_row: Vec<f32>,
-    /// The fit's training rows in the shared kernel, as runs of consecutive rows: a
-    /// cross-validation fold's are two runs, the rows before and after its test block,
-    /// so its columns are copied, not gathered one by one.
+    /// The fit's training rows in the row a new kernel row is read from (its own, or
+    /// the shared kernel's), as runs of consecutive rows: a cross-validation fold's are
+    /// two runs, the rows before and after its test block, so its columns are copied,
+    /// not gathered one by one.
     runs: Vec<Range<usize>>,
     /// Kept rows, 2n entries each, one after another.
     storage: Vec<f32>,
@@ -92,8 +93,12 @@ pub struct KernelRows<'d> {
     scratch: Vec<f64>,
     sign: Vec<f32>,
     /// The training row of each variable: a permutation of `k mod n`, so every entry is
-    /// below n (the vector gathers in `write_row` rely on it).
+    /// below n.
     index: Vec<u32>,
+    /// Where each variable's entry lies in the row a new kernel row is read from: its
+    /// training row's column in the shared kernel, or (fitting alone) `index`'s entry.
+    /// Every entry is below that row's length (the vector gathers rely on it).
+    column_of: Vec<u32>,
     /// Whether a swap has moved any variable from its first place.
     permuted: bool,
     qd: Vec<f64>,
@@ -110,9 +115,9 @@ impl<'d> KernelRows<'d> {
             dist,
             gamma,
             shared,
-            gathered: Vec::new(),
+            computed: Vec::new(),
             full_row: Vec::new(),
-            runs: shared.map_or_else(Vec::new, |s| runs(s.rows)),
+            runs: shared.map_or_else(|| std::iter::once(0..n).collect(), |s| runs(s.rows)),
             storage,
             slot: vec![None; n],
             owner: Vec::new(),
@@ -123,8 +128,9 @@ impl<'d> KernelRows<'d> {
             clock: 0,
             scratch: Vec::with_capacity(n),
             sign: (0..2 * n).map(|k| if k < n { 1.0 } else { -1.0 }).collect(),
-            index: (0..2 * n)
-                .map(|k| u32::try_from(k % n).expect("training rows fit u32"))
+            index: (0..2 * n).map(|k| row_number(k % n)).collect(),
+            column_of: (0..2 * n)
+                .map(|k| row_number(shared.map_or(k % n, |s| s.rows[k % n])))
                 .collect(),
             permuted: false,
             qd,
@@ -177,62 +183,30 @@ impl<'d> KernelRows<'d> {
         self.last_used[slot] = self.clock;
         self.applied[slot] = self.swaps.len();
         self.slot[real] = Some(slot);
-        match self.shared {
-            Some(shared) => {
-                let full = shared.full_row(real, &mut self.scratch, &mut self.full_row);
-                self.gathered.clear();
-                for run in &self.runs {
-                    self.gathered.extend_from_slice(&full[run.clone()]);
-                }
+        let source: &[f32] = match self.shared {
+            Some(shared) => shared.full_row(real, &mut self.scratch, &mut self.full_row),
+            None => {
+                kernel_row(
+                    self.dist,
+                    real,
+                    self.gamma,
+                    &mut self.scratch,
+                    &mut self.computed,
+                );
+                &self.computed
             }
-            None => kernel_row(
-                self.dist,
-                real,
-                self.gamma,
-                &mut self.scratch,
-                &mut self.gathered,
-            ),
-        }
-        self.write_row(slot);
-    }
-
-    /// Writes the gathered kernel row into `slot`, in the solver's order and signed,
-    /// appending the slot's storage when it is new.
-    fn write_row(&mut self, slot: usize) {
-        let (kernel, width) = (&self.gathered, self.width());
-        let start = slot * width;
-        if start == self.storage.len() {
-            if self.permuted {
-                self.storage.reserve(width);
-                let out = &mut self.storage.spare_capacity_mut()[..width];
-                assert_eq!(kernel.len() * 2, width);
-                // SAFETY: every index is below n, the kernel row's length; all `width`
-                // entries are written before the length covers them.
-                unsafe {
-                    gather_signed(out, &self.sign, &self.index, kernel);
-                    self.storage.set_len(start + width);
-                }
-            } else {
-                self.storage.extend_from_slice(kernel);
-                self.storage.extend(kernel.iter().map(|k| -k));
-            }
-            return;
-        }
-        let row = &mut self.storage[start..start + width];
-        if self.permuted {
-            assert_eq!(kernel.len() * 2, width);
-            // SAFETY: every index is below n, the kernel row's length; f32 and
-            // MaybeUninit<f32> have the same layout, and only initialized values are
-            // written.
-            unsafe {
-                let out = std::slice::from_raw_parts_mut(row.as_mut_ptr().cast(), width);
-                gather_signed(out, &self.sign, &self.index, kernel);
-            }
-        } else {
-            // Unswapped: variable k is training row k mod n, labelled +1 then -1.
-            let (plus, minus) = row.split_at_mut(kernel.len());
-            copy_both_signs(plus, minus, kernel);
-        }
+        };
+        let row = Row {
+            source,
+            runs: &self.runs,
+            column_of: &self.column_of,
+        };
+        row.write(
+            &mut self.storage,
+            slot * self.sign.len(),
+            &self.sign,
+            self.permuted,
+        );
     }
 
     /// Makes columns `i` and `j` present together (at least two rows are kept).
@@ -256,6 +230,7 @@ impl<'d> KernelRows<'d> {
     pub fn swap(&mut self, i: usize, j: usize) {
         self.sign.swap(i, j);
         self.index.swap(i, j);
+        self.column_of.swap(i, j);
         self.qd.swap(i, j);
         self.permuted = true;
         self.swaps.push((i, j));
@@ -303,6 +278,73 @@ impl Drop for KernelRows<'_> {
             SPARE_ROWS.with(|spare| spare.borrow_mut().keep(storage));
         }
     }
+}
+
+/// A kernel row to be kept: its fit's columns of `source`, the runs `runs` of it in
+/// order, whose variable k reads `source[column_of[k]]`.
+struct Row<'a> {
+    source: &'a [f32],
+    runs: &'a [Range<usize>],
+    column_of: &'a [u32],
+}
+
+impl Row<'_> {
+    /// Writes the row at `start` of `storage` (appending when `start` is its end), in
+    /// the solver's order of variables and signed: when no swap has moved a variable,
+    /// the runs and then their negations; otherwise entry by entry.
+    fn write(&self, storage: &mut Vec<f32>, start: usize, sign: &[f32], permuted: bool) {
+        let width = sign.len();
+        assert_eq!(self.column_of.len(), width);
+        assert_eq!(
+            self.runs.iter().map(ExactSizeIterator::len).sum::<usize>() * 2,
+            width
+        );
+        assert!(self.runs.iter().all(|r| r.end <= self.source.len()));
+        if start == storage.len() {
+            if permuted {
+                storage.reserve(width);
+                let out = &mut storage.spare_capacity_mut()[..width];
+                // SAFETY: every `column_of` entry is below the source's length; all
+                // `width` entries are written before the length covers them.
+                unsafe {
+                    gather_signed(out, sign, self.column_of, self.source);
+                    storage.set_len(start + width);
+                }
+            } else {
+                for run in self.runs {
+                    storage.extend_from_slice(&self.source[run.clone()]);
+                }
+                for run in self.runs {
+                    storage.extend(self.source[run.clone()].iter().map(|k| -k));
+                }
+            }
+            return;
+        }
+        let row = &mut storage[start..start + width];
+        if permuted {
+            // SAFETY: every `column_of` entry is below the source's length; f32 and
+            // MaybeUninit<f32> have the same layout, and only initialized values are
+            // written.
+            unsafe {
+                let out = std::slice::from_raw_parts_mut(row.as_mut_ptr().cast(), width);
+                gather_signed(out, sign, self.column_of, self.source);
+            }
+        } else {
+            // Unswapped: variable k is the fit's row k mod n, labelled +1 then -1.
+            let (mut plus, mut minus) = row.split_at_mut(width / 2);
+            for run in self.runs {
+                let (p, rest_p) = plus.split_at_mut(run.len());
+                let (m, rest_m) = minus.split_at_mut(run.len());
+                copy_both_signs(p, m, &self.source[run.clone()]);
+                (plus, minus) = (rest_p, rest_m);
+            }
+        }
+    }
+}
+
+/// A training row's number as the gathers read it.
+fn row_number(row: usize) -> u32 {
+    u32::try_from(row).expect("training rows fit u32")
 }
 
 /// `rows` as runs of consecutive numbers, in order.
