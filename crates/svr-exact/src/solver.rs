@@ -281,8 +281,11 @@ widest! {
     /// `G += Q_i delta_i + Q_j delta_j`, each column given as (row, sign, delta).
     fn add_pair_step(g: &mut [f64], i: (&[f32], f32, f64), j: (&[f32], f32, f64)) {
         let ((row_i, sign_i, delta_i), (row_j, sign_j, delta_j)) = (i, j);
+        // The reference's Q_ik delta_i is (sign_i row_i[k]) delta_i; with the sign +-1
+        // that is row_i[k] (sign_i delta_i) to the bit, one multiplication fewer.
+        let (delta_i, delta_j) = (f64::from(sign_i) * delta_i, f64::from(sign_j) * delta_j);
         for ((g, q_i), q_j) in g.iter_mut().zip(row_i).zip(row_j) {
-            *g += f64::from(sign_i * q_i) * delta_i + f64::from(sign_j * q_j) * delta_j;
+            *g += f64::from(*q_i) * delta_i + f64::from(*q_j) * delta_j;
         }
     }
 }
@@ -290,13 +293,15 @@ widest! {
 widest! {
     /// `G_bar -= C Q_k` when k left its upper bound, `G_bar += C Q_k` when it reached it.
     fn move_column(g_bar: &mut [f64], row: &[f32], sign: f32, c: f64, was_upper: bool) {
+        // C (sign row[k]) is (C sign) row[k] to the bit, the sign being +-1.
+        let c = c * f64::from(sign);
         if was_upper {
             for (g, q) in g_bar.iter_mut().zip(row) {
-                *g -= c * f64::from(sign * q);
+                *g -= c * f64::from(*q);
             }
         } else {
             for (g, q) in g_bar.iter_mut().zip(row) {
-                *g += c * f64::from(sign * q);
+                *g += c * f64::from(*q);
             }
         }
     }

@@ -88,10 +88,9 @@ pub unsafe fn best_partner(y: &[i8], status: &[Bound], g: &[f64], p: Partner) ->
     let negate = _mm256_set1_pd(-0.0);
     let gmax = _mm256_set1_pd(p.gmax);
     let qd_i = _mm256_set1_pd(p.qd_i);
-    let sign_i = _mm_set1_ps(p.sign_i);
-    // (sign * 2) * y_i, sign being -1 for label +1 and +1 for label -1.
-    let coef_positive = _mm256_set1_pd(-2.0 * p.y_i);
-    let coef_negative = _mm256_set1_pd(2.0 * p.y_i);
+    // ((sign * 2) * y_i) * sign_i, as on eight lanes.
+    let coef_positive = _mm256_set1_pd(-2.0 * p.y_i * f64::from(p.sign_i));
+    let coef_negative = _mm256_set1_pd(2.0 * p.y_i * f64::from(p.sign_i));
     let (zero, tau) = (_mm256_setzero_pd(), _mm256_set1_pd(TAU));
     let mut gmax2 = _mm256_set1_pd(f64::NEG_INFINITY);
     let mut lanes = Lanes::new(f64::INFINITY);
@@ -110,7 +109,7 @@ pub unsafe fn best_partner(y: &[i8], status: &[Bound], g: &[f64], p: Partner) ->
         if _mm256_movemask_pd(candidate) == 0 {
             continue;
         }
-        let q_ij = _mm256_cvtps_pd(_mm_mul_ps(sign_i, _mm_loadu_ps(p.row_i.as_ptr().add(t))));
+        let q_ij = _mm256_cvtps_pd(_mm_loadu_ps(p.row_i.as_ptr().add(t)));
         let coef = _mm256_blendv_pd(coef_negative, coef_positive, positive_pd);
         let quad_coef = _mm256_add_pd(
             _mm256_add_pd(qd_i, _mm256_loadu_pd(p.qd.as_ptr().add(t))),

@@ -166,10 +166,11 @@ pub unsafe fn best_partner(y: &[i8], status: &[Bound], g: &[f64], p: Partner) ->
     let whole = g.len() / 8 * 8;
     let gmax = _mm512_set1_pd(p.gmax);
     let qd_i = _mm512_set1_pd(p.qd_i);
-    let sign_i = _mm256_set1_ps(p.sign_i);
-    // (sign * 2) * y_i, sign being -1 for label +1 and +1 for label -1.
-    let coef_positive = _mm512_set1_pd(-2.0 * p.y_i);
-    let coef_negative = _mm512_set1_pd(2.0 * p.y_i);
+    // ((sign * 2) * y_i) * sign_i, sign being -1 for label +1 and +1 for label -1: the
+    // reference multiplies (sign * 2) * y_i by Q_ij = sign_i * row_i[j], and with both
+    // signs +-1 the product is the same either way round, to the bit.
+    let coef_positive = _mm512_set1_pd(-2.0 * p.y_i * f64::from(p.sign_i));
+    let coef_negative = _mm512_set1_pd(2.0 * p.y_i * f64::from(p.sign_i));
     let (zero, tau) = (_mm512_setzero_pd(), _mm512_set1_pd(TAU));
     // Two sets of lanes (and of gmax2) taking alternate blocks, as in the violator scan.
     let step = |lanes: &mut Lanes, gmax2: &mut __m512d, t: usize, index: __m512d| {
@@ -186,7 +187,7 @@ pub unsafe fn best_partner(y: &[i8], status: &[Bound], g: &[f64], p: Partner) ->
             return;
         }
         let row = _mm256_loadu_ps(p.row_i.as_ptr().add(t));
-        let q_ij = _mm512_cvtps_pd(_mm256_mul_ps(sign_i, row));
+        let q_ij = _mm512_cvtps_pd(row);
         let coef = _mm512_mask_blend_pd(positive, coef_negative, coef_positive);
         let quad_coef = _mm512_add_pd(
             _mm512_add_pd(qd_i, _mm512_loadu_pd(p.qd.as_ptr().add(t))),
