@@ -390,15 +390,17 @@ unsafe fn gather_signed(
 ) {
     debug_assert!(out.len() == sign.len() && out.len() == index.len());
     debug_assert!(index.iter().all(|&k| (k as usize) < kernel.len()));
-    let mut from = 0;
+    // Where the vector path left off.
     #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx512f") {
-            from = gather::avx512(out, sign, index, kernel);
-        } else if is_x86_feature_detected!("avx2") {
-            from = gather::avx2(out, sign, index, kernel);
-        }
-    }
+    let from = if is_x86_feature_detected!("avx512f") {
+        gather::avx512(out, sign, index, kernel)
+    } else if is_x86_feature_detected!("avx2") {
+        gather::avx2(out, sign, index, kernel)
+    } else {
+        0
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let from = 0;
     for k in from..out.len() {
         out.get_unchecked_mut(k)
             .write(sign.get_unchecked(k) * kernel.get_unchecked(*index.get_unchecked(k) as usize));
