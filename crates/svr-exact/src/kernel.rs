@@ -97,8 +97,10 @@ pub struct KernelRows<'d> {
     index: Vec<u32>,
     /// Where each variable's entry lies in the row a new kernel row is read from: its
     /// training row's column in the shared kernel, or (fitting alone) `index`'s entry.
-    /// Every entry is below that row's length (the vector gathers rely on it).
     column_of: Vec<u32>,
+    /// One past the largest entry of `column_of` (swaps leave it), which a row read
+    /// from must reach: the vector gathers read unchecked.
+    column_reach: usize,
     /// Whether a swap has moved any variable from its first place.
     permuted: bool,
     qd: Vec<f64>,
@@ -111,6 +113,10 @@ impl<'d> KernelRows<'d> {
         let qd: Vec<f64> = diagonal.clone().chain(diagonal).collect();
         let mut storage = SPARE_ROWS.with(|spare| spare.borrow_mut().take());
         storage.clear();
+        let column_of: Vec<u32> = (0..2 * n)
+            .map(|k| row_number(shared.map_or(k % n, |s| s.rows[k % n])))
+            .collect();
+        let column_reach = column_of.iter().max().map_or(0, |&c| c as usize + 1);
         KernelRows {
             dist,
             gamma,
@@ -129,9 +135,8 @@ impl<'d> KernelRows<'d> {
             scratch: Vec::with_capacity(n),
             sign: (0..2 * n).map(|k| if k < n { 1.0 } else { -1.0 }).collect(),
             index: (0..2 * n).map(|k| row_number(k % n)).collect(),
-            column_of: (0..2 * n)
-                .map(|k| row_number(shared.map_or(k % n, |s| s.rows[k % n])))
-                .collect(),
+            column_of,
+            column_reach,
             permuted: false,
             qd,
         }
@@ -200,6 +205,7 @@ impl<'d> KernelRows<'d> {
             source,
             runs: &self.runs,
             column_of: &self.column_of,
+            column_reach: self.column_reach,
         };
         row.write(
             &mut self.storage,
@@ -281,11 +287,13 @@ impl Drop for KernelRows<'_> {
 }
 
 /// A kernel row to be kept: its fit's columns of `source`, the runs `runs` of it in
-/// order, whose variable k reads `source[column_of[k]]`.
+/// order, whose variable k reads `source[column_of[k]]` (every entry below
+/// `column_reach`).
 struct Row<'a> {
     source: &'a [f32],
     runs: &'a [Range<usize>],
     column_of: &'a [u32],
+    column_reach: usize,
 }
 
 impl Row<'_> {
@@ -300,12 +308,14 @@ impl Row<'_> {
             width
         );
         assert!(self.runs.iter().all(|r| r.end <= self.source.len()));
+        assert!(self.column_reach <= self.source.len());
         if start == storage.len() {
             if permuted {
                 storage.reserve(width);
                 let out = &mut storage.spare_capacity_mut()[..width];
-                // SAFETY: every `column_of` entry is below the source's length; all
-                // `width` entries are written before the length covers them.
+                // SAFETY: every `column_of` entry is below `column_reach`, which the
+                // source reaches; all `width` entries are written before the length
+                // covers them.
                 unsafe {
                     gather_signed(out, sign, self.column_of, self.source);
                     storage.set_len(start + width);
@@ -322,9 +332,9 @@ impl Row<'_> {
         }
         let row = &mut storage[start..start + width];
         if permuted {
-            // SAFETY: every `column_of` entry is below the source's length; f32 and
-            // MaybeUninit<f32> have the same layout, and only initialized values are
-            // written.
+            // SAFETY: every `column_of` entry is below `column_reach`, which the source
+            // reaches; f32 and MaybeUninit<f32> have the same layout, and only
+            // initialized values are written.
             unsafe {
                 let out = std::slice::from_raw_parts_mut(row.as_mut_ptr().cast(), width);
                 gather_signed(out, sign, self.column_of, self.source);
