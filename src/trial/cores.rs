@@ -6,9 +6,38 @@
 //! left a core idle about a quarter of the time on 2 cores.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use tokio::sync::oneshot;
+
 type Job = Box<dyn FnOnce() + Send>;
+
+/// A job of a group that reports together ([`Cores::submit_all`]).
+pub type GroupJob<T, E> = Box<dyn FnOnce() -> Result<T, E> + Send>;
+
+/// Where a group's outcome goes: every result in order, or the first error.
+type Outcome<T, E> = oneshot::Sender<Result<Vec<T>, E>>;
+
+/// What the jobs of a group share: their results so far, how many are still to
+/// succeed, and where the group's outcome goes (taken by whoever sends it).
+struct Group<T, E> {
+    results: Mutex<Vec<Option<T>>>,
+    left: AtomicUsize,
+    done: Mutex<Option<Outcome<T, E>>>,
+}
+
+impl<T, E> Group<T, E> {
+    fn send(&self, outcome: Result<Vec<T>, E>) {
+        if let Some(done) = lock(&self.done).take() {
+            let _ = done.send(outcome);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 pub struct Cores {
     state: Mutex<Queue>,
@@ -44,6 +73,45 @@ impl Cores {
             // see the runtime busy while a fit runs.
             tokio::task::spawn_blocking(move || cores.drain());
         }
+    }
+
+    /// Submits `jobs` as one group: the receiver gets their results in order once all
+    /// have succeeded, or the first error as soon as a job fails. Whoever awaits the
+    /// group is woken once, not once per job: a wake-up per fit, each a context switch
+    /// and on a busy machine an interrupt on another core, was most of what two cores
+    /// spent beyond one on the same trials.
+    pub fn submit_all<T, E>(
+        self: &Arc<Self>,
+        jobs: Vec<GroupJob<T, E>>,
+    ) -> oneshot::Receiver<Result<Vec<T>, E>>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let group = Arc::new(Group {
+            results: Mutex::new(jobs.iter().map(|_| None).collect()),
+            left: AtomicUsize::new(jobs.len()),
+            done: Mutex::new(Some(tx)),
+        });
+        if jobs.is_empty() {
+            group.send(Ok(Vec::new()));
+        }
+        for (k, job) in jobs.into_iter().enumerate() {
+            let group = group.clone();
+            self.submit(Box::new(move || match job() {
+                Ok(value) => {
+                    lock(&group.results)[k] = Some(value);
+                    // The last to succeed reports for all.
+                    if group.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+                        let results = std::mem::take(&mut *lock(&group.results));
+                        group.send(Ok(results.into_iter().flatten().collect()));
+                    }
+                }
+                Err(e) => group.send(Err(e)),
+            }));
+        }
+        rx
     }
 
     /// Runs queued jobs until none is left.
@@ -113,6 +181,45 @@ mod tests {
         let (order, peak) = run(&cores, 10).await;
         assert_eq!(order, (0..10).collect::<Vec<_>>());
         assert_eq!(peak, 1);
+        drained(&cores).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_group_reports_its_results_in_order_or_its_first_failure_at_once() {
+        let cores = Cores::new(2);
+        let jobs: Vec<GroupJob<usize, String>> = (0..6)
+            .map(|k| -> GroupJob<usize, String> {
+                Box::new(move || {
+                    // Later jobs finish first.
+                    std::thread::sleep(std::time::Duration::from_millis(12 - 2 * k as u64));
+                    Ok(k * 10)
+                })
+            })
+            .collect();
+        assert_eq!(
+            cores.submit_all(jobs).await.unwrap(),
+            Ok(vec![0, 10, 20, 30, 40, 50])
+        );
+        assert_eq!(
+            cores.submit_all::<usize, String>(Vec::new()).await.unwrap(),
+            Ok(vec![])
+        );
+
+        // The failure is reported while the other job is still held back.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let held_back: GroupJob<usize, String> = Box::new(move || {
+            held.recv().unwrap();
+            Ok(1)
+        });
+        let failing: GroupJob<usize, String> = Box::new(|| Err("broken".to_string()));
+        let outcome = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            cores.submit_all(vec![held_back, failing]),
+        )
+        .await
+        .expect("the failure reported before the other job ended");
+        assert_eq!(outcome.unwrap(), Err("broken".to_string()));
+        release.send(()).unwrap();
         drained(&cores).await;
     }
 

@@ -39,6 +39,15 @@ use crate::sink::keys::running_key;
 use crate::sink::{Deadline, Layout, OpenSink, S3Settings, Sink, SinkError, SinkSettings, Written};
 use trainer::{CvScore, FitError, FitOutcome, SolverSettings, Trainer};
 
+/// A fit to run on a core, given the trainer and the token that stops it.
+type Work<T> = Box<dyn FnOnce(&Trainer, &CancellationToken) -> Result<T, FitError> + Send>;
+
+/// What a trial's fits give: the fit on all training rows, or a fold's score and time.
+enum Fitted {
+    Whole(FitOutcome),
+    Fold(f64, f64),
+}
+
 /// Where "now" comes from; injected so tests can pin it.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
@@ -293,47 +302,64 @@ impl Pipeline {
         let stop = cancel.child_token();
         let kernel = self.trainer.kernel_for(&params);
         let shared = kernel.clone();
-        let fit = self.on_core(&stop, move |t, token| t.fit(&params, &shared, token));
-        let folds = (0..self.trainer.n_folds()).map(|k| {
+        let mut works: Vec<Work<Fitted>> = vec![Box::new(move |t, token| {
+            t.fit(&params, &shared, token).map(Fitted::Whole)
+        })];
+        works.extend((0..self.trainer.n_folds()).map(|k| -> Work<Fitted> {
             let shared = kernel.clone();
-            self.on_core(&stop, move |t, token| {
+            Box::new(move |t, token| {
                 t.fit_fold(k, &params, &shared, token)
+                    .map(|(score, secs)| Fitted::Fold(score, secs))
             })
-        });
-        let both = tokio::try_join!(fit, futures::future::try_join_all(folds));
+        }));
+        let fitted = self.on_cores(&stop, works).await;
         // Folds still running after a failure stop at their next check.
         stop.cancel();
-        let (outcome, scores) = both?;
+        let mut fitted = fitted?.into_iter();
+        let Some(Fitted::Whole(outcome)) = fitted.next() else {
+            unreachable!("the whole fit comes first");
+        };
+        let scores: Vec<(f64, f64)> = fitted
+            .map(|f| match f {
+                Fitted::Fold(score, secs) => (score, secs),
+                Fitted::Whole(_) => unreachable!("one whole fit"),
+            })
+            .collect();
         let cv = (!scores.is_empty()).then(|| CvScore::of(&scores));
         Ok((outcome, cv))
     }
 
-    /// Runs `work` on a blocking thread once a core is free. At cancellation the exact
-    /// engine stops within about a thousand solver iterations; linfa-svm cannot be
-    /// interrupted, so the trial stops waiting for it and its thread finishes
-    /// unobserved.
-    async fn on_core<T, F>(&self, cancel: &CancellationToken, work: F) -> Result<T, FitError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Trainer, &CancellationToken) -> Result<T, FitError> + Send + 'static,
-    {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let trainer = self.trainer.clone();
-        let token = cancel.clone();
-        // One fit per core: fits beyond that wait in the queue, while others write.
-        self.cores.submit(Box::new(move || {
-            let fitted = if token.is_cancelled() {
-                Err(FitError::Cancelled)
-            } else {
-                // The engines catch their own panics; this keeps the queue's thread
-                // alive should anything else in the work panic.
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&trainer, &token)))
+    /// Runs each of `works` on a blocking thread once a core is free; their results in
+    /// order once all have finished, or the first failure as soon as one fails (the
+    /// others go on until `cancel` stops them). At cancellation the exact engine stops
+    /// within about a thousand solver iterations; linfa-svm cannot be interrupted, so
+    /// the trial stops waiting for it and its thread finishes unobserved.
+    async fn on_cores<T: Send + 'static>(
+        &self,
+        cancel: &CancellationToken,
+        works: Vec<Work<T>>,
+    ) -> Result<Vec<T>, FitError> {
+        let jobs = works
+            .into_iter()
+            .map(|work| -> cores::GroupJob<T, FitError> {
+                let (trainer, token) = (self.trainer.clone(), cancel.clone());
+                Box::new(move || {
+                    if token.is_cancelled() {
+                        return Err(FitError::Cancelled);
+                    }
+                    // The engines catch their own panics; this keeps the queue's thread
+                    // alive should anything else in the work panic.
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        work(&trainer, &token)
+                    }))
                     .unwrap_or_else(|p| Err(FitError::Panicked(panic_message(p.as_ref()))))
-            };
-            let _ = tx.send(fitted);
-        }));
+                })
+            })
+            .collect();
+        // One fit per core: fits beyond that wait in the queue, while others write.
+        let all = self.cores.submit_all(jobs);
         tokio::select! {
-            fitted = rx => fitted.unwrap_or(Err(FitError::Cancelled)),
+            fitted = all => fitted.unwrap_or(Err(FitError::Cancelled)),
             _ = cancel.cancelled() => Err(FitError::Cancelled),
         }
     }
