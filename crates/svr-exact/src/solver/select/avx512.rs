@@ -178,8 +178,9 @@ pub unsafe fn best_partner(y: &[i8], status: &[Bound], g: &[f64], p: Partner) ->
         let grad = _mm512_loadu_pd(g.as_ptr().add(t));
         // Label +1: G; label -1: -G; over I_low.
         let value = _mm512_mask_blend_pd(positive, negate(grad), grad);
-        let raise = low & _mm512_cmp_pd_mask::<_CMP_GE_OQ>(value, *gmax2);
-        *gmax2 = _mm512_mask_blend_pd(raise, *gmax2, value);
+        // The larger over I_low; of two zeros either, as only gmax + gmax2 < eps (eps
+        // positive) reads it.
+        *gmax2 = _mm512_mask_max_pd(*gmax2, low, value, *gmax2);
 
         let grad_diff = _mm512_add_pd(gmax, value);
         let candidate = low & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(grad_diff, zero);
