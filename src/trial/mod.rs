@@ -5,12 +5,13 @@
 //! and tests drive it directly. Commit order is the contract: the fact object is
 //! complete before the hyper object is written, so an `ok` hyper record always means
 //! all its predictions are there. The stages live beside it: `choice` draws or asks
-//! the searcher, [`trainer`] fits, `delivery` writes, `publish` puts the data set in
+//! the searcher, [`trainer`] fits (on the cores through `fitting`), `delivery` writes, `publish` puts the data set in
 //! the sink once.
 
 mod choice;
 mod cores;
 mod delivery;
+mod fitting;
 pub mod metrics;
 mod publish;
 pub mod trainer;
@@ -30,23 +31,13 @@ pub use trial_report::TrialReport;
 
 use crate::dataset::{Dataset, DatasetError, DatasetSource};
 use crate::model::id::{HyperId, HyperIdGenerator};
-use crate::model::panic_message;
 use crate::model::params::SamplerKind;
-use crate::model::params::{SearchSpace, TrialParams};
+use crate::model::params::SearchSpace;
 use crate::model::records::{self, HyperRecord, TrialStatus};
 use crate::search::Searcher;
 use crate::sink::keys::running_key;
 use crate::sink::{Deadline, Layout, OpenSink, S3Settings, Sink, SinkError, SinkSettings, Written};
-use trainer::{CvScore, FitError, FitOutcome, SolverSettings, Trainer};
-
-/// A fit to run on a core, given the trainer and the token that stops it.
-type Work<T> = Box<dyn FnOnce(&Trainer, &CancellationToken) -> Result<T, FitError> + Send>;
-
-/// What a trial's fits give: the fit on all training rows, or a fold's score and time.
-enum Fitted {
-    Whole(FitOutcome),
-    Fold(f64, f64),
-}
+use trainer::{CvScore, FitOutcome, SolverSettings, Trainer};
 
 /// Where "now" comes from; injected so tests can pin it.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -289,78 +280,6 @@ impl Pipeline {
             created_at: records::timestamp(created),
             host: self.host.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
-        }
-    }
-
-    /// The trial's fit and its cross-validation folds, all at once on the cores. The
-    /// first failure ends the others.
-    async fn fit_with_cv(
-        &self,
-        params: TrialParams,
-        cancel: &CancellationToken,
-    ) -> Result<(FitOutcome, Option<CvScore>), FitError> {
-        let stop = cancel.child_token();
-        let kernel = self.trainer.kernel_for(&params);
-        let shared = kernel.clone();
-        let mut works: Vec<Work<Fitted>> = vec![Box::new(move |t, token| {
-            t.fit(&params, &shared, token).map(Fitted::Whole)
-        })];
-        works.extend((0..self.trainer.n_folds()).map(|k| -> Work<Fitted> {
-            let shared = kernel.clone();
-            Box::new(move |t, token| {
-                t.fit_fold(k, &params, &shared, token)
-                    .map(|(score, secs)| Fitted::Fold(score, secs))
-            })
-        }));
-        let fitted = self.on_cores(&stop, works).await;
-        // Folds still running after a failure stop at their next check.
-        stop.cancel();
-        let mut fitted = fitted?.into_iter();
-        let Some(Fitted::Whole(outcome)) = fitted.next() else {
-            unreachable!("the whole fit comes first");
-        };
-        let scores: Vec<(f64, f64)> = fitted
-            .map(|f| match f {
-                Fitted::Fold(score, secs) => (score, secs),
-                Fitted::Whole(_) => unreachable!("one whole fit"),
-            })
-            .collect();
-        let cv = (!scores.is_empty()).then(|| CvScore::of(&scores));
-        Ok((outcome, cv))
-    }
-
-    /// Runs each of `works` on a blocking thread once a core is free; their results in
-    /// order once all have finished, or the first failure as soon as one fails (the
-    /// others go on until `cancel` stops them). At cancellation the exact engine stops
-    /// within about a thousand solver iterations; linfa-svm cannot be interrupted, so
-    /// the trial stops waiting for it and its thread finishes unobserved.
-    async fn on_cores<T: Send + 'static>(
-        &self,
-        cancel: &CancellationToken,
-        works: Vec<Work<T>>,
-    ) -> Result<Vec<T>, FitError> {
-        let jobs = works
-            .into_iter()
-            .map(|work| -> cores::GroupJob<T, FitError> {
-                let (trainer, token) = (self.trainer.clone(), cancel.clone());
-                Box::new(move || {
-                    if token.is_cancelled() {
-                        return Err(FitError::Cancelled);
-                    }
-                    // The engines catch their own panics; this keeps the queue's thread
-                    // alive should anything else in the work panic.
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        work(&trainer, &token)
-                    }))
-                    .unwrap_or_else(|p| Err(FitError::Panicked(panic_message(p.as_ref()))))
-                })
-            })
-            .collect();
-        // One fit per core: fits beyond that wait in the queue, while others write.
-        let all = self.cores.submit_all(jobs);
-        tokio::select! {
-            fitted = all => fitted.unwrap_or(Err(FitError::Cancelled)),
-            _ = cancel.cancelled() => Err(FitError::Cancelled),
         }
     }
 
