@@ -6,8 +6,16 @@
 //! multiply-adds (what OpenBLAS's `ddot` does for short vectors on the CPUs measured);
 //! for prediction it sums the squared differences the same way. Each chain runs in
 //! feature order on its own lane, eight rows at a time and four chains side by side,
-//! from the training rows kept in blocks feature by feature; nothing of size n^2 is
-//! kept.
+//! from the training rows kept in blocks feature by feature.
+//!
+//! The training rows' distances to each other do not depend on gamma, so every trial
+//! on a data set needs the same ones. While their matrix is small
+//! ([`MAX_KEPT_DISTANCES`], and within the fit's budget) it is computed once, on first
+//! use, and kept: a kernel row then scales and exponentiates the numbers it would have
+//! computed, to the same bits (`factor * d` of the kept `d` is the product it would
+//! have formed). Predictions compute theirs each time; kept too, they were no faster.
+
+use std::sync::OnceLock;
 
 use ndarray::Array2;
 
@@ -26,7 +34,14 @@ pub struct Distances {
     pub(super) diagonal: Vec<f64>,
     /// Kernel rows one fit may keep.
     pub(super) cached_rows: usize,
+    /// Training row i to training row j, expanded (entry `i * n + j`), when kept.
+    train_kept: Option<OnceLock<Box<[f64]>>>,
 }
+
+/// The largest matrix of distances kept whole, in bytes: 16 MiB, the training rows'
+/// own distances up to about 1,400 rows. A trial on a larger data set computes them;
+/// there they are a smaller share of its work, and kept they would be hundreds of MiB.
+pub const MAX_KEPT_DISTANCES: u128 = 16 << 20;
 
 impl Distances {
     /// `train` are the training rows (in the order the fit sees them), `all` every row
@@ -52,7 +67,9 @@ impl Distances {
         } else {
             ((budget / (8 * n.max(1) as u128)) as usize).clamp(2, n.max(2))
         };
+        let keep = 8 * (n as u128).pow(2) <= MAX_KEPT_DISTANCES.min(budget);
         Distances {
+            train_kept: keep.then(OnceLock::new),
             train_blocks,
             train_x,
             all_x,
@@ -80,9 +97,34 @@ impl Distances {
         self.cached_rows == self.n_train()
     }
 
+    /// Whether the training rows' distances to each other are kept whole.
+    pub fn keeps_train_distances(&self) -> bool {
+        self.train_kept.is_some()
+    }
+
     /// Writes `factor` times the distances from training row `i` to all training rows
     /// into `out`.
     pub(super) fn train_row_times(&self, i: usize, factor: f64, out: &mut Vec<f64>) {
+        let n = self.n_train();
+        match &self.train_kept {
+            Some(kept) => {
+                let all = kept.get_or_init(|| {
+                    let mut all = Vec::with_capacity(n * n);
+                    let mut row = Vec::with_capacity(n);
+                    for i in 0..n {
+                        self.compute_train_row(i, 1.0, &mut row);
+                        all.extend_from_slice(&row);
+                    }
+                    all.into()
+                });
+                out.resize(n, 0.0);
+                scale(out, &all[i * n..(i + 1) * n], factor);
+            }
+            None => self.compute_train_row(i, factor, out),
+        }
+    }
+
+    fn compute_train_row(&self, i: usize, factor: f64, out: &mut Vec<f64>) {
         let n = self.n_train();
         out.resize(n.div_ceil(8) * 8, 0.0);
         dot_products(out, self.train_features(i), &self.train_blocks);
@@ -142,6 +184,15 @@ widest! {
                 }
             }
             out.copy_from_slice(&acc);
+        }
+    }
+}
+
+widest! {
+    /// `out[j] = factor * kept[j]`.
+    fn scale(out: &mut [f64], kept: &[f64], factor: f64) {
+        for (out, d) in out.iter_mut().zip(kept) {
+            *out = factor * d;
         }
     }
 }

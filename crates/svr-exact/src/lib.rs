@@ -21,7 +21,7 @@ mod shared;
 mod solver;
 mod wide;
 
-pub use distances::Distances;
+pub use distances::{Distances, MAX_KEPT_DISTANCES};
 pub use exp::{path as exp_path, Path as ExpPath};
 pub use kernel::spare_row_bytes;
 pub use shared::{Shared, SharedKernel};

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use ndarray::{Array2, Axis};
 use serde::Deserialize;
-use svr_exact::{Distances, Shared, SharedKernel, SvrParams};
+use svr_exact::{Distances, Shared, SharedKernel, SvrParams, MAX_KEPT_DISTANCES};
 
 #[derive(Deserialize)]
 struct ExactFixture {
@@ -106,6 +106,15 @@ fn the_engine_is_scikit_learn_to_the_last_bit() {
         let dist = Distances::new(&train_x, &data.features, budget);
         let everything = Distances::new(&data.features, &data.features, u128::MAX);
         assert_eq!(dist.is_dense(), budget == dense, "{}", set.name);
+        // The training rows' distances are kept whole while small and within the
+        // budget (on the smaller dense sets), else computed for each kernel row.
+        let small = dense <= MAX_KEPT_DISTANCES;
+        assert_eq!(
+            dist.keeps_train_distances(),
+            small && budget == dense,
+            "{}",
+            set.name
+        );
         for cfg in &set.configs {
             let params = SvrParams {
                 gamma: cfg.gamma,
