@@ -11,9 +11,9 @@
 //! The training rows' distances to each other do not depend on gamma, so every trial
 //! on a data set needs the same ones. While their matrix is small
 //! ([`MAX_KEPT_DISTANCES`], and within the fit's budget) it is computed once, on first
-//! use, and kept: a kernel row then scales and exponentiates the numbers it would have
-//! computed, to the same bits (`factor * d` of the kept `d` is the product it would
-//! have formed). Predictions compute theirs each time; kept too, they were no faster.
+//! use, and kept; a kernel row is then `exp(-gamma * d)` of the kept numbers, the
+//! values it would have computed. Predictions compute theirs each time; kept too, they
+//! were no faster.
 
 use std::sync::OnceLock;
 
@@ -102,9 +102,9 @@ impl Distances {
         self.train_kept.is_some()
     }
 
-    /// Writes `factor` times the distances from training row `i` to all training rows
-    /// into `out`.
-    pub(super) fn train_row_times(&self, i: usize, factor: f64, out: &mut Vec<f64>) {
+    /// The distances from training row `i` to all training rows: the kept row, or
+    /// computed into `scratch`.
+    pub(super) fn train_row<'a>(&'a self, i: usize, scratch: &'a mut Vec<f64>) -> &'a [f64] {
         let n = self.n_train();
         match &self.train_kept {
             Some(kept) => {
@@ -112,25 +112,27 @@ impl Distances {
                     let mut all = Vec::with_capacity(n * n);
                     let mut row = Vec::with_capacity(n);
                     for i in 0..n {
-                        self.compute_train_row(i, 1.0, &mut row);
+                        self.compute_train_row(i, &mut row);
                         all.extend_from_slice(&row);
                     }
                     all.into()
                 });
-                out.resize(n, 0.0);
-                scale(out, &all[i * n..(i + 1) * n], factor);
+                &all[i * n..(i + 1) * n]
             }
-            None => self.compute_train_row(i, factor, out),
+            None => {
+                self.compute_train_row(i, scratch);
+                scratch
+            }
         }
     }
 
-    fn compute_train_row(&self, i: usize, factor: f64, out: &mut Vec<f64>) {
+    fn compute_train_row(&self, i: usize, out: &mut Vec<f64>) {
         let n = self.n_train();
         out.resize(n.div_ceil(8) * 8, 0.0);
         dot_products(out, self.train_features(i), &self.train_blocks);
         out.truncate(n);
         let (squares, sq_i) = (&self.squares[..], self.squares[i]);
-        scale_expanded(out, squares, sq_i, factor);
+        expand(out, squares, sq_i);
     }
 
     /// The features of training row `t`.
@@ -189,19 +191,10 @@ widest! {
 }
 
 widest! {
-    /// `out[j] = factor * kept[j]`.
-    fn scale(out: &mut [f64], kept: &[f64], factor: f64) {
-        for (out, d) in out.iter_mut().zip(kept) {
-            *out = factor * d;
-        }
-    }
-}
-
-widest! {
-    /// `out[j] = factor * ((|x_i|^2 + |x_j|^2) - 2 out[j])`, `out` holding x_i.x_j.
-    fn scale_expanded(out: &mut [f64], squares: &[f64], sq_i: f64, factor: f64) {
+    /// `out[j] = (|x_i|^2 + |x_j|^2) - 2 out[j]`, `out` holding x_i.x_j.
+    fn expand(out: &mut [f64], squares: &[f64], sq_i: f64) {
         for (out, sq_j) in out.iter_mut().zip(squares) {
-            *out = factor * (sq_i + sq_j - 2.0 * *out);
+            *out = sq_i + sq_j - 2.0 * *out;
         }
     }
 }

@@ -35,6 +35,33 @@ fn exp_scalar(values: &mut [f64]) {
     }
 }
 
+/// `out[j] = exp(factor * d[j])` as f32: a kernel row from its distances in one pass,
+/// the same bits as scaling, [`exp_in_place`] and rounding one after another.
+pub fn exp_scaled_f32(d: &[f64], factor: f64, out: &mut [f32]) {
+    exp_scaled_f32_on(path(), d, factor, out);
+}
+
+/// [`exp_scaled_f32`] on `path`, which must be available.
+fn exp_scaled_f32_on(path: Path, d: &[f64], factor: f64, out: &mut [f32]) {
+    assert_eq!(d.len(), out.len());
+    match path {
+        // SAFETY: the caller checked that the CPU has the path's features.
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx512 => unsafe { x86::exp_scaled_f32_avx512(d, factor, out) },
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx2 => unsafe { x86::exp_scaled_f32_avx2(d, factor, out) },
+        Path::Scalar => exp_scaled_f32_scalar(d, factor, out),
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => exp_scaled_f32_scalar(d, factor, out),
+    }
+}
+
+fn exp_scaled_f32_scalar(d: &[f64], factor: f64, out: &mut [f32]) {
+    for (out, d) in out.iter_mut().zip(d) {
+        *out = (factor * d).exp() as f32;
+    }
+}
+
 /// How this process computes `exp` over slices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Path {
@@ -167,6 +194,48 @@ mod x86 {
             }
         }
         super::exp_scalar(chunks.into_remainder());
+    }
+
+    /// # Safety
+    /// The CPU must have AVX-512F and FMA; `d` and `out` of one length.
+    #[target_feature(enable = "avx512f,fma")]
+    pub unsafe fn exp_scaled_f32_avx512(d: &[f64], factor: f64, out: &mut [f32]) {
+        let whole = d.len() / 8 * 8;
+        let factor_v = _mm512_set1_pd(factor);
+        for k in (0..whole).step_by(8) {
+            let x = _mm512_mul_pd(factor_v, _mm512_loadu_pd(d.as_ptr().add(k)));
+            let (mut y, outside) = exp8(x);
+            if outside != 0 {
+                let (mut values, mut args) = ([0.0; 8], [0.0; 8]);
+                _mm512_storeu_pd(values.as_mut_ptr(), y);
+                _mm512_storeu_pd(args.as_mut_ptr(), x);
+                redo_outside(&mut values, &args, outside as u32);
+                y = _mm512_loadu_pd(values.as_ptr());
+            }
+            _mm256_storeu_ps(out.as_mut_ptr().add(k), _mm512_cvtpd_ps(y));
+        }
+        super::exp_scaled_f32_scalar(&d[whole..], factor, &mut out[whole..]);
+    }
+
+    /// # Safety
+    /// The CPU must have AVX2 and FMA; `d` and `out` of one length.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn exp_scaled_f32_avx2(d: &[f64], factor: f64, out: &mut [f32]) {
+        let whole = d.len() / 4 * 4;
+        let factor_v = _mm256_set1_pd(factor);
+        for k in (0..whole).step_by(4) {
+            let x = _mm256_mul_pd(factor_v, _mm256_loadu_pd(d.as_ptr().add(k)));
+            let (mut y, outside) = exp4(x);
+            if outside != 0 {
+                let (mut values, mut args) = ([0.0; 4], [0.0; 4]);
+                _mm256_storeu_pd(values.as_mut_ptr(), y);
+                _mm256_storeu_pd(args.as_mut_ptr(), x);
+                redo_outside(&mut values, &args, outside as u32);
+                y = _mm256_loadu_pd(values.as_ptr());
+            }
+            _mm_storeu_ps(out.as_mut_ptr().add(k), _mm256_cvtpd_ps(y));
+        }
+        super::exp_scaled_f32_scalar(&d[whole..], factor, &mut out[whole..]);
     }
 
     /// [`exp4`] on eight lanes.
@@ -314,6 +383,31 @@ mod tests {
             .find(|p| available(*p) && cfg!(target_env = "gnu"));
         if let Some(widest) = widest {
             assert_eq!(path(), widest);
+        }
+    }
+
+    /// Scaled, exponentiated and rounded in one pass: the bits of the three steps, on
+    /// every length up to three blocks and arguments in and out of the polynomial's
+    /// range.
+    #[test]
+    fn a_kernel_row_in_one_pass_is_the_steps_one_after_another() {
+        let d: Vec<f64> = (0..27)
+            .map(|k| [0.0, 1e-19, 0.37, 3.1, 800.0, 2.5e4][k % 6] * (1.0 + k as f64 / 7.0))
+            .collect();
+        let paths = [Path::Avx512, Path::Avx2, Path::Scalar];
+        for p in paths.into_iter().filter(|p| available(*p)) {
+            for factor in [-0.013, -1.7, -60.0] {
+                for len in 0..d.len() {
+                    let steps: Vec<u32> = d[..len]
+                        .iter()
+                        .map(|d| ((factor * d).exp() as f32).to_bits())
+                        .collect();
+                    let mut fused = vec![f32::NAN; len];
+                    exp_scaled_f32_on(p, &d[..len], factor, &mut fused);
+                    let fused: Vec<u32> = fused.iter().map(|v| v.to_bits()).collect();
+                    assert_eq!(fused, steps, "{p:?}, factor {factor}, length {len}");
+                }
+            }
         }
     }
 

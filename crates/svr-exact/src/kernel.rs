@@ -71,8 +71,6 @@ pub struct KernelRows<'d> {
     shared: Option<Shared<'d>>,
     /// The kernel row being added, as f32, when the fit computes its own.
     computed: Vec<f32>,
-    /// A shared kernel's row computed by this fit, when it is the first to ask for it.
-    full_row: Vec<f32>,
     /// The fit's training rows in the row a new kernel row is read from (its own, or
     /// the shared kernel's), as runs of consecutive rows: a cross-validation fold's are
     /// two runs, the rows before and after its test block, so its columns are copied,
@@ -122,7 +120,6 @@ impl<'d> KernelRows<'d> {
             gamma,
             shared,
             computed: Vec::new(),
-            full_row: Vec::new(),
             runs: shared.map_or_else(|| std::iter::once(0..n).collect(), |s| runs(s.rows)),
             storage,
             slot: vec![None; n],
@@ -132,7 +129,7 @@ impl<'d> KernelRows<'d> {
             swaps: Vec::new(),
             applied: Vec::new(),
             clock: 0,
-            scratch: Vec::with_capacity(n),
+            scratch: Vec::new(),
             sign: (0..2 * n).map(|k| if k < n { 1.0 } else { -1.0 }).collect(),
             index: (0..2 * n).map(|k| row_number(k % n)).collect(),
             column_of,
@@ -189,8 +186,9 @@ impl<'d> KernelRows<'d> {
         self.applied[slot] = self.swaps.len();
         self.slot[real] = Some(slot);
         let source: &[f32] = match self.shared {
-            Some(shared) => shared.full_row(real, &mut self.scratch, &mut self.full_row),
+            Some(shared) => shared.full_row(real, &mut self.scratch),
             None => {
+                self.computed.resize(self.dist.n_train(), 0.0);
                 kernel_row(
                     self.dist,
                     real,
@@ -370,18 +368,15 @@ fn runs(rows: &[usize]) -> Vec<Range<usize>> {
 }
 
 /// Row `i` of the kernel of `dist`'s training rows at `gamma`, as f32, into `out`
-/// (`scratch` holds the f64 values on the way).
+/// (`scratch` holds the distances on the way when they are not kept).
 pub(super) fn kernel_row(
     dist: &Distances,
     i: usize,
     gamma: f64,
     scratch: &mut Vec<f64>,
-    out: &mut Vec<f32>,
+    out: &mut [f32],
 ) {
-    dist.train_row_times(i, -gamma, scratch);
-    super::exp::exp_in_place(scratch);
-    out.clear();
-    out.extend(scratch.iter().map(|k| *k as f32));
+    super::exp::exp_scaled_f32(dist.train_row(i, scratch), -gamma, out);
 }
 
 /// `out[k] = sign[k] * kernel[index[k]]` for every k: a kernel row in the solver's

@@ -50,45 +50,35 @@ impl SharedKernel {
 
     /// Computes every row not yet computed: what a trial's kernel costs at least.
     pub fn fill(&self, full: &Distances) {
-        let (mut scratch, mut row) = (Vec::new(), Vec::new());
+        let mut scratch = Vec::new();
         for i in 0..self.rows.len() {
             if self.rows[i].get().is_none() {
-                self.compute(full, i, &mut scratch, &mut row);
+                self.compute(full, i, &mut scratch);
             }
         }
     }
 
-    /// Computes row `i` of the kernel of `full` into `row` (`scratch` holds the f64
-    /// values on the way) and offers it to the other fits. Returns the kept row: this
-    /// one, or the same values offered first by another fit.
-    fn compute<'a>(
-        &'a self,
-        full: &Distances,
-        i: usize,
-        scratch: &mut Vec<f64>,
-        row: &mut Vec<f32>,
-    ) -> &'a [f32] {
-        super::kernel::kernel_row(full, i, self.gamma, scratch, row);
+    /// Computes row `i` of the kernel of `full` (`scratch` holds its distances on the
+    /// way when they are not kept) and offers it to the other fits. Returns the kept
+    /// row: this one, or the same values offered first by another fit.
+    fn compute<'a>(&'a self, full: &Distances, i: usize, scratch: &mut Vec<f64>) -> &'a [f32] {
+        let mut row: Box<[f32]> = vec![0.0; full.n_train()].into();
+        super::kernel::kernel_row(full, i, self.gamma, scratch, &mut row);
         let kept = &self.rows[i];
         // An offer only moves the box in, so `set` never waits long.
-        let _ = kept.set(row.as_slice().into());
+        let _ = kept.set(row);
         kept.get().expect("a row was offered")
     }
 }
 
 impl<'a> Shared<'a> {
     /// The trial's kernel row of the fit's training row `real`, over the whole training
-    /// set; `scratch` and `row` hold a row computed here on the way.
-    pub(super) fn full_row(
-        &self,
-        real: usize,
-        scratch: &mut Vec<f64>,
-        row: &mut Vec<f32>,
-    ) -> &'a [f32] {
+    /// set; `scratch` holds distances on the way.
+    pub(super) fn full_row(&self, real: usize, scratch: &mut Vec<f64>) -> &'a [f32] {
         let (kernel, i) = (self.kernel, self.rows[real]);
         match kernel.rows[i].get() {
             Some(kept) => kept,
-            None => kernel.compute(self.full, i, scratch, row),
+            None => kernel.compute(self.full, i, scratch),
         }
     }
 }
