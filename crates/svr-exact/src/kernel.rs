@@ -186,7 +186,7 @@ impl<'d> KernelRows<'d> {
         self.applied[slot] = self.swaps.len();
         self.slot[real] = Some(slot);
         let source: &[f32] = match self.shared {
-            Some(shared) => shared.full_row(real, &mut self.scratch),
+            Some(shared) => shared.full_row(real),
             None => {
                 self.computed.resize(self.dist.n_train(), 0.0);
                 kernel_row(

@@ -2,22 +2,29 @@
 //! and every cross-validation fold. A fold trains on a subset of the training rows, and
 //! its kernel entry for two of them is the full kernel's entry for the same two rows:
 //! the same distance (each dot product a chain in feature order, whatever else is in
-//! the set) and the same `exp`. So each row is computed once per trial, by whichever
-//! fit asks first, and the others gather their columns from it.
+//! the set) and the same `exp`. So the kernel is computed once per trial, by whichever
+//! fit asks first, and the others read their columns from it.
+//!
+//! The kernel is symmetric to the bit: the distance from row i to row j is formed from
+//! the same products and sums as from j to i (`x_ik x_jk` is `x_jk x_ik` inside each
+//! fused multiply-add, and the squares' sum commutes). So only the entries on and above
+//! the diagonal are exponentiated; those below are copied across it. Every fit of a
+//! trial asks for nearly every row, so the whole kernel is computed at once.
 
 use std::sync::OnceLock;
 
 use super::distances::Distances;
 
-/// Kernel rows over the whole training set, as the solver keeps them (f32), each
-/// computed on first use by any of the trial's fits. The fits run on several threads;
-/// a fit that finds a row missing computes it and offers it, and the first offer is
-/// kept. Nobody waits for a row another fit is computing: a row takes a microsecond or
-/// two, a sleep and a wake take longer.
+/// The kernel over the whole training set, as the solver keeps it (f32), computed
+/// when a fit first asks for a row. The fits run on several threads; those that ask
+/// while it is being computed wait for it (it takes about as long as one row per
+/// training row would).
 #[derive(Debug)]
 pub struct SharedKernel {
     gamma: f64,
-    rows: Vec<OnceLock<Box<[f32]>>>,
+    n: usize,
+    /// Row i is `i * n..(i + 1) * n`.
+    all: OnceLock<Box<[f32]>>,
 }
 
 /// What a fit shares: the trial's kernel, the distances it is computed from, and the
@@ -29,13 +36,17 @@ pub struct Shared<'a> {
     pub rows: &'a [usize],
 }
 
+/// Rows and columns of the blocks the lower triangle is copied in.
+const TILE: usize = 16;
+
 impl SharedKernel {
-    /// An empty kernel for `full`'s training rows at `gamma`. It holds at most
-    /// [`SharedKernel::bytes_for`] bytes once every row has been asked for.
+    /// An empty kernel for `full`'s training rows at `gamma`. It holds
+    /// [`SharedKernel::bytes_for`] bytes once computed.
     pub fn new(full: &Distances, gamma: f64) -> SharedKernel {
         SharedKernel {
             gamma,
-            rows: (0..full.n_train()).map(|_| OnceLock::new()).collect(),
+            n: full.n_train(),
+            all: OnceLock::new(),
         }
     }
 
@@ -48,38 +59,44 @@ impl SharedKernel {
         self.gamma
     }
 
-    /// Computes every row not yet computed: what a trial's kernel costs at least.
+    /// Computes the kernel unless computed: what a trial's kernel costs at least.
     pub fn fill(&self, full: &Distances) {
-        let mut scratch = Vec::new();
-        for i in 0..self.rows.len() {
-            if self.rows[i].get().is_none() {
-                self.compute(full, i, &mut scratch);
-            }
-        }
+        self.all(full);
     }
 
-    /// Computes row `i` of the kernel of `full` (`scratch` holds its distances on the
-    /// way when they are not kept) and offers it to the other fits. Returns the kept
-    /// row: this one, or the same values offered first by another fit.
-    fn compute<'a>(&'a self, full: &Distances, i: usize, scratch: &mut Vec<f64>) -> &'a [f32] {
-        let mut row: Box<[f32]> = vec![0.0; full.n_train()].into();
-        super::kernel::kernel_row(full, i, self.gamma, scratch, &mut row);
-        let kept = &self.rows[i];
-        // An offer only moves the box in, so `set` never waits long.
-        let _ = kept.set(row);
-        kept.get().expect("a row was offered")
+    fn all(&self, full: &Distances) -> &[f32] {
+        self.all.get_or_init(|| self.compute(full))
+    }
+
+    /// The kernel of `full` at `gamma`: each row from the diagonal on, then the lower
+    /// triangle copied across the diagonal a tile at a time.
+    fn compute(&self, full: &Distances) -> Box<[f32]> {
+        let n = self.n;
+        let mut all = vec![0.0f32; n * n];
+        let mut scratch = Vec::new();
+        for (i, row) in all.chunks_exact_mut(n.max(1)).enumerate().take(n) {
+            let distances = &full.train_row(i, &mut scratch)[i..];
+            super::exp::exp_scaled_f32(distances, -self.gamma, &mut row[i..]);
+        }
+        for top in (0..n).step_by(TILE) {
+            for left in (0..=top).step_by(TILE) {
+                for i in top..(top + TILE).min(n) {
+                    for j in left..(left + TILE).min(i) {
+                        all[i * n + j] = all[j * n + i];
+                    }
+                }
+            }
+        }
+        all.into()
     }
 }
 
 impl<'a> Shared<'a> {
     /// The trial's kernel row of the fit's training row `real`, over the whole training
-    /// set; `scratch` holds distances on the way.
-    pub(super) fn full_row(&self, real: usize, scratch: &mut Vec<f64>) -> &'a [f32] {
+    /// set.
+    pub(super) fn full_row(&self, real: usize) -> &'a [f32] {
         let (kernel, i) = (self.kernel, self.rows[real]);
-        match kernel.rows[i].get() {
-            Some(kept) => kept,
-            None => kernel.compute(self.full, i, scratch),
-        }
+        &kernel.all(self.full)[i * kernel.n..(i + 1) * kernel.n]
     }
 }
 
