@@ -139,6 +139,11 @@ impl<'d> KernelRows<'d> {
         }
     }
 
+    /// Whether every kernel row the fit asks for stays kept (none is evicted).
+    pub fn keeps_every_row(&self) -> bool {
+        self.dist.is_dense()
+    }
+
     /// Q's diagonal at variable `i`.
     pub fn qd(&self, i: usize) -> f64 {
         self.qd[i]

@@ -47,6 +47,13 @@ struct Smo<'k> {
     y: Vec<i8>,
     g: Vec<f64>,
     g_bar: Vec<f64>,
+    /// Moves of G_bar not yet made, in order: (variable, whether it was at its upper
+    /// bound). G_bar is read only when the gradient is rebuilt for shrunk variables,
+    /// and moved with the variables when they are swapped, so a fit that keeps every
+    /// kernel row makes its moves just before shrinking; a fit that ends before it
+    /// shrinks (most of them) never makes them.
+    g_bar_pending: Vec<(usize, bool)>,
+    defer_g_bar: bool,
     alpha: Vec<f64>,
     status: Vec<Bound>,
     p: Vec<f64>,
@@ -73,6 +80,7 @@ pub fn solve(
     p.extend(y.iter().map(|yi| epsilon + yi));
     let mut labels = vec![1i8; n];
     labels.extend(std::iter::repeat_n(-1i8, n));
+    let defer_g_bar = q.keeps_every_row();
     let mut smo = Smo {
         q,
         l,
@@ -81,6 +89,8 @@ pub fn solve(
         // All multipliers start at 0, at their lower bound: G = p and G_bar = 0.
         g: p.clone(),
         g_bar: vec![0.0; l],
+        g_bar_pending: Vec::new(),
+        defer_g_bar,
         alpha: vec![0.0; l],
         status: vec![Bound::Lower; l],
         p,
@@ -176,11 +186,14 @@ impl Smo<'_> {
         let (was_upper_i, was_upper_j) = (self.upper(i), self.upper(j));
         self.update_status(i);
         self.update_status(j);
-        if was_upper_i != self.upper(i) {
-            self.move_g_bar(i, was_upper_i);
-        }
-        if was_upper_j != self.upper(j) {
-            self.move_g_bar(j, was_upper_j);
+        for (k, was_upper) in [(i, was_upper_i), (j, was_upper_j)] {
+            if was_upper != self.upper(k) {
+                if self.defer_g_bar {
+                    self.g_bar_pending.push((k, was_upper));
+                } else {
+                    self.move_g_bar(k, was_upper);
+                }
+            }
         }
     }
 
@@ -246,6 +259,16 @@ impl Smo<'_> {
             }
             (a_i, a_j)
         }
+    }
+
+    /// Makes the moves of G_bar put off so far, in order.
+    fn settle_g_bar(&mut self) {
+        let mut pending = std::mem::take(&mut self.g_bar_pending);
+        for &(k, was_upper) in &pending {
+            self.move_g_bar(k, was_upper);
+        }
+        pending.clear();
+        self.g_bar_pending = pending;
     }
 
     /// Takes `C * Q_k` out of G_bar (`k` left its upper bound) or adds it.

@@ -10,6 +10,7 @@ impl Smo<'_> {
         if self.active_size == self.l {
             return;
         }
+        self.settle_g_bar();
         let (active, l) = (self.active_size, self.l);
         for j in active..l {
             self.g[j] = self.g_bar[j] + self.p[j];
@@ -62,6 +63,8 @@ impl Smo<'_> {
     }
 
     pub(super) fn do_shrinking(&mut self) {
+        // Before any swap moves the variables G_bar's pending moves name.
+        self.settle_g_bar();
         let mut gmax1 = f64::NEG_INFINITY;
         let mut gmax2 = f64::NEG_INFINITY;
         for i in 0..self.active_size {
