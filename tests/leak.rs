@@ -20,7 +20,7 @@ use svr_etl::daemon::{Daemon, DaemonInputs, Step};
 use svr_etl::sink::Connector;
 use svr_etl::telemetry::LogHandle;
 use svr_etl::trial::system_clock;
-use svr_exact::spare_row_bytes;
+use svr_exact::spare_bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -70,7 +70,7 @@ static ALLOCATOR: Counting = Counting;
 /// Live heap bytes, less the row storage fit threads keep for their next fit (it grows
 /// with the largest fit a thread has run, up to a bound per thread, not per trial).
 fn live_bytes() -> isize {
-    LIVE.load(Ordering::SeqCst) - spare_row_bytes() as isize
+    LIVE.load(Ordering::SeqCst) - spare_bytes() as isize
 }
 
 /// Ticks sent by the test.

@@ -52,7 +52,7 @@ fn bytes(storage: &Vec<f32>) -> usize {
 }
 
 /// The row storage threads keep between fits, in bytes, all threads together.
-pub fn spare_row_bytes() -> usize {
+pub(crate) fn spare_row_bytes() -> usize {
     SPARE_HELD.load(Ordering::Relaxed)
 }
 

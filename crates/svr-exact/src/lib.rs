@@ -23,8 +23,14 @@ mod wide;
 
 pub use distances::{Distances, MAX_KEPT_DISTANCES};
 pub use exp::{path as exp_path, Path as ExpPath};
-pub use kernel::spare_row_bytes;
 pub use shared::{Shared, SharedKernel};
+
+/// Storage kept between fits and trials for the next ones to reuse (kernel rows per
+/// thread, trials' kernels), in bytes: a count of the process's live heap subtracts it
+/// to see what trials leave.
+pub fn spare_bytes() -> usize {
+    kernel::spare_row_bytes() + shared::spare_kernel_bytes()
+}
 pub use solver::Stopped;
 
 use kernel::KernelRows;

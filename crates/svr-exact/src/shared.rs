@@ -11,9 +11,58 @@
 //! the diagonal are exponentiated; those below are copied across it. Every fit of a
 //! trial asks for nearly every row, so the whole kernel is computed at once.
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use super::distances::Distances;
+
+/// Storage of kernels no longer used, kept for the next trial's, up to this many bytes
+/// in all. A kernel of a few hundred KiB allocated afresh each trial came from new
+/// pages, about 45 page faults a trial, which on two cores cost more than a tenth of
+/// the daemon's time.
+const SPARE_KERNEL_BYTES: usize = 32 << 20;
+
+/// Kept storage, all of one length (the last kernel's), and its bytes.
+static SPARE_KERNELS: Mutex<Vec<Box<[f32]>>> = Mutex::new(Vec::new());
+static SPARE_KERNEL_HELD: AtomicUsize = AtomicUsize::new(0);
+
+/// Storage for a kernel of `len` entries: kept storage, else new.
+fn storage(len: usize) -> Box<[f32]> {
+    let kept = SPARE_KERNELS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .pop_if(|s| s.len() == len);
+    match kept {
+        Some(kept) => {
+            SPARE_KERNEL_HELD.fetch_sub(bytes(&kept), Ordering::Relaxed);
+            kept
+        }
+        None => vec![0.0; len].into(),
+    }
+}
+
+/// Keeps `storage` for a later kernel, unless the kept storage is full; storage of
+/// another length (an earlier data set's) is let go.
+fn keep(storage: Box<[f32]>) {
+    let mut spare = SPARE_KERNELS.lock().unwrap_or_else(PoisonError::into_inner);
+    if spare.first().is_some_and(|s| s.len() != storage.len()) {
+        let held: usize = spare.drain(..).map(|s| bytes(&s)).sum();
+        SPARE_KERNEL_HELD.fetch_sub(held, Ordering::Relaxed);
+    }
+    if SPARE_KERNEL_HELD.load(Ordering::Relaxed) + bytes(&storage) <= SPARE_KERNEL_BYTES {
+        SPARE_KERNEL_HELD.fetch_add(bytes(&storage), Ordering::Relaxed);
+        spare.push(storage);
+    }
+}
+
+fn bytes(storage: &[f32]) -> usize {
+    std::mem::size_of_val(storage)
+}
+
+/// The kernels' storage kept between trials, in bytes.
+pub fn spare_kernel_bytes() -> usize {
+    SPARE_KERNEL_HELD.load(Ordering::Relaxed)
+}
 
 /// The kernel over the whole training set, as the solver keeps it (f32), computed
 /// when a fit first asks for a row. The fits run on several threads; those that ask
@@ -72,7 +121,9 @@ impl SharedKernel {
     /// triangle copied across the diagonal a tile at a time.
     fn compute(&self, full: &Distances) -> Box<[f32]> {
         let n = self.n;
-        let mut all = vec![0.0f32; n * n];
+        // Every entry is written below (those from the diagonal on, then the rest), so
+        // kept storage needs no clearing.
+        let mut all = storage(n * n);
         let mut scratch = Vec::new();
         for (i, row) in all.chunks_exact_mut(n.max(1)).enumerate().take(n) {
             let distances = &full.train_row(i, &mut scratch)[i..];
@@ -87,7 +138,15 @@ impl SharedKernel {
                 }
             }
         }
-        all.into()
+        all
+    }
+}
+
+impl Drop for SharedKernel {
+    fn drop(&mut self) {
+        if let Some(all) = self.all.take() {
+            keep(all);
+        }
     }
 }
 
