@@ -190,9 +190,22 @@ impl<'d> KernelRows<'d> {
         self.last_used[slot] = self.clock;
         self.applied[slot] = self.swaps.len();
         self.slot[real] = Some(slot);
-        let source: &[f32] = match self.shared {
-            Some(shared) => shared.full_row(real),
-            None => {
+        let shared_row = self.shared.and_then(|shared| shared.full_row(real));
+        let source: &[f32] = match (shared_row, self.shared) {
+            (Some(row), _) => row,
+            // Another fit is computing the shared kernel: this row is computed here.
+            (None, Some(shared)) => {
+                self.computed.resize(shared.full.n_train(), 0.0);
+                kernel_row(
+                    shared.full,
+                    shared.rows[real],
+                    self.gamma,
+                    &mut self.scratch,
+                    &mut self.computed,
+                );
+                &self.computed
+            }
+            (None, None) => {
                 self.computed.resize(self.dist.n_train(), 0.0);
                 kernel_row(
                     self.dist,

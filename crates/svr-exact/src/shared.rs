@@ -11,7 +11,7 @@
 //! the diagonal are exponentiated; those below are copied across it. Every fit of a
 //! trial asks for nearly every row, so the whole kernel is computed at once.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use super::distances::Distances;
@@ -66,14 +66,15 @@ pub fn spare_kernel_bytes() -> usize {
 
 /// The kernel over the whole training set, as the solver keeps it (f32), computed
 /// when a fit first asks for a row. The fits run on several threads; those that ask
-/// while it is being computed wait for it (it takes about as long as one row per
-/// training row would).
+/// while another computes it compute the rows they need themselves until it is done.
 #[derive(Debug)]
 pub struct SharedKernel {
     gamma: f64,
     n: usize,
     /// Row i is `i * n..(i + 1) * n`.
     all: OnceLock<Box<[f32]>>,
+    /// Whether a fit has begun computing it.
+    started: AtomicBool,
 }
 
 /// What a fit shares: the trial's kernel, the distances it is computed from, and the
@@ -96,6 +97,7 @@ impl SharedKernel {
             gamma,
             n: full.n_train(),
             all: OnceLock::new(),
+            started: AtomicBool::new(false),
         }
     }
 
@@ -110,11 +112,21 @@ impl SharedKernel {
 
     /// Computes the kernel unless computed: what a trial's kernel costs at least.
     pub fn fill(&self, full: &Distances) {
-        self.all(full);
+        self.started.store(true, Ordering::Relaxed);
+        self.all.get_or_init(|| self.compute(full));
     }
 
-    fn all(&self, full: &Distances) -> &[f32] {
-        self.all.get_or_init(|| self.compute(full))
+    /// The whole kernel, computed here if no fit has begun to; `None` while another
+    /// fit computes it. A fit given `None` computes the rows it needs meanwhile rather
+    /// than wait: waiting cost two cores more (the sleeps and wakes) than the rows.
+    fn ready(&self, full: &Distances) -> Option<&[f32]> {
+        if let Some(all) = self.all.get() {
+            return Some(all);
+        }
+        if self.started.swap(true, Ordering::Relaxed) {
+            return None;
+        }
+        Some(self.all.get_or_init(|| self.compute(full)))
     }
 
     /// The kernel of `full` at `gamma`: each row from the diagonal on, then the lower
@@ -153,9 +165,9 @@ impl Drop for SharedKernel {
 impl<'a> Shared<'a> {
     /// The trial's kernel row of the fit's training row `real`, over the whole training
     /// set.
-    pub(super) fn full_row(&self, real: usize) -> &'a [f32] {
+    pub(super) fn full_row(&self, real: usize) -> Option<&'a [f32]> {
         let (kernel, i) = (self.kernel, self.rows[real]);
-        &kernel.all(self.full)[i * kernel.n..(i + 1) * kernel.n]
+        Some(&kernel.ready(self.full)?[i * kernel.n..(i + 1) * kernel.n])
     }
 }
 
