@@ -144,6 +144,11 @@ impl<'d> KernelRows<'d> {
         self.dist.is_dense()
     }
 
+    /// Bytes of the fit's kernel rows when all are kept.
+    pub fn row_bytes(&self) -> u128 {
+        Distances::bytes_for(self.dist.n_train())
+    }
+
     /// Q's diagonal at variable `i`.
     pub fn qd(&self, i: usize) -> f64 {
         self.qd[i]
