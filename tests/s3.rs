@@ -9,7 +9,8 @@ use serde_json::Value;
 use svr_etl::sink::{BodyWriter, Deadline, S3Settings, S3Sink, Sink, SinkError};
 
 use crate::helper::{
-    field, file_path, ndjson, set_fake_credentials, stderr, stdout, svr_etl, svr_etl_at, Moto,
+    field, file_path, ndjson, set_fake_credentials, stderr, stdout, svr_etl, svr_etl_at,
+    FaultProxy, Moto,
 };
 
 const MIB: usize = 1024 * 1024;
@@ -241,6 +242,38 @@ async fn a_cancelled_multipart_upload_is_aborted() {
     let (result, ()) = tokio::join!(create, cancel);
     let err = result.unwrap_err();
     assert!(matches!(err, SinkError::Cancelled { .. }), "{err}");
+    assert_eq!(moto.open_uploads(&bucket).await, 0);
+    assert!(moto.keys(&bucket, "p/").await.is_empty());
+}
+
+/// A write cut off while S3's answer to the request creating its multipart upload is
+/// still on the way (a proxy holds it back): the upload S3 opened is aborted all the
+/// same, once the answer comes, rather than left open with its id unknown.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_cut_off_while_its_upload_is_created_aborts_that_upload() {
+    let moto = Moto::start();
+    let bucket = moto.bucket().await;
+    let proxy = FaultProxy::start(moto.port);
+    proxy.set(serde_json::json!({
+        "rules": [{"op": "CreateMultipartUpload", "fault": "late"}],
+        "late_secs": 1.0,
+    }));
+    set_fake_credentials();
+    let settings = S3Settings::new("us-east-1", &proxy.endpoint(), true).unwrap();
+    let s3 = S3Sink::new(bucket.clone(), "p".into(), &settings, 5 * MIB).await;
+    let deadline = t();
+    let create = s3.create("cut.json", lines(20 * MIB, |_| Ok(())), &deadline);
+    let cancel = async {
+        // The server has opened the upload; its answer is still held back.
+        while moto.open_uploads(&bucket).await == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        deadline.cancel.cancel();
+    };
+    let (result, ()) = tokio::join!(create, cancel);
+    let err = result.unwrap_err();
+    assert!(matches!(err, SinkError::Cancelled { .. }), "{err}");
+    assert_eq!(proxy.injected("late"), 1);
     assert_eq!(moto.open_uploads(&bucket).await, 0);
     assert!(moto.keys(&bucket, "p/").await.is_empty());
 }

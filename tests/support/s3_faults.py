@@ -21,6 +21,8 @@ Faults:
   drop           forwarded, and when the server succeeded the connection is closed
                  without an answer: the client retries into its own write
   kms_denied     403 AccessDenied naming kms:GenerateDataKey, not forwarded
+  late           forwarded, and the answer held back late_secs (default 1) before it
+                 is sent: the server has done the work while the client still waits
 Modes:
   opaque_etags   ETags of objects are not MD5s (as under SSE-KMS)
   no_checksums   no x-amz-checksum-* headers come back (a store that keeps none)
@@ -71,6 +73,7 @@ APPLIES = {
     "conflict": {"PutObject", "CompleteMultipartUpload"},
     "drop": {"PutObject", "CompleteMultipartUpload"},
     "kms_denied": {"PutObject", "CreateMultipartUpload"},
+    "late": None,
 }
 
 
@@ -239,6 +242,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             status, code, message = ERRORS[fault]
             return self.error(status, code, message, skew)
         status, headers, answer = self.forward(body)
+        if fault == "late":
+            time.sleep(self.state.mode("late_secs", 1.0))
         if fault == "drop" and 200 <= status < 300:
             # The server did the work; the client never hears of it.
             self.close_connection = True

@@ -142,8 +142,8 @@ impl Sink for S3Sink {
         let mut open = None;
         let upload = self.create_with_restarts(key, &body, &mut open);
         let created = self.within(deadline, "uploading", key, upload).await;
-        if let Some(id) = open {
-            self.abort(key, &id).await;
+        if let Some(upload) = open {
+            self.abort_open(key, upload).await;
         }
         created
     }

@@ -3,12 +3,16 @@
 //! `If-None-Match: *`; a write that meets a conflicting one (409) starts over.
 
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::create_multipart_upload::{
+    CreateMultipartUploadError, CreateMultipartUploadOutput,
+};
 use aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     ChecksumAlgorithm, ChecksumType, CompletedMultipartUpload, CompletedPart, ServerSideEncryption,
 };
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use super::identity::{Fingerprint, Sent};
 use super::parts::{Chunk, PartWriter};
@@ -28,6 +32,16 @@ pub(super) enum Stop {
     Failed(SinkError),
 }
 
+/// A multipart upload this write has begun, for the caller to abort should the write
+/// be dropped (a deadline, shutdown): its id, or the request creating it. That request
+/// runs as a task of its own, so that S3's answer is still read when the write is
+/// dropped while it is in flight; dropped with it, an upload S3 had opened was left
+/// open with its id unknown.
+pub(super) enum Open {
+    Creating(JoinHandle<Result<CreateMultipartUploadOutput, SdkError<CreateMultipartUploadError>>>),
+    Id(String),
+}
+
 impl From<SinkError> for Stop {
     fn from(e: SinkError) -> Stop {
         Stop::Failed(e)
@@ -42,7 +56,7 @@ impl S3Sink {
         &self,
         key: &str,
         body: &BodyWriter,
-        open: &mut Option<String>,
+        open: &mut Option<Open>,
     ) -> Result<Written, SinkError> {
         for attempt in 1.. {
             match self.attempt(key, body, open).await {
@@ -68,7 +82,7 @@ impl S3Sink {
         &self,
         key: &str,
         body: &BodyWriter,
-        open: &mut Option<String>,
+        open: &mut Option<Open>,
     ) -> Result<Written, Stop> {
         let (tx, mut rx) = mpsc::channel(1);
         let (part_size, body) = (self.part_size, body.clone());
@@ -85,9 +99,8 @@ impl S3Sink {
         // Unblocks the writer if the upload stopped early.
         drop(rx);
         let written = writer.await;
-        if let Some(id) = open.clone() {
-            self.abort(key, &id).await;
-            *open = None;
+        if let Some(upload) = open.take() {
+            self.abort_open(key, upload).await;
         }
         let writer_error = |source| {
             Stop::Failed(SinkError::Io {
@@ -117,7 +130,7 @@ impl S3Sink {
         &self,
         key: &str,
         chunks: &mut mpsc::Receiver<Chunk>,
-        open: &mut Option<String>,
+        open: &mut Option<Open>,
     ) -> Result<(), Stop> {
         let Some(first) = chunks.recv().await else {
             return Err(Stop::WriterGone);
@@ -207,10 +220,10 @@ impl S3Sink {
         key: &str,
         first: Chunk,
         chunks: &mut mpsc::Receiver<Chunk>,
-        open: &mut Option<String>,
+        open: &mut Option<Open>,
         sent: &mut Option<Sent>,
     ) -> Result<(), Stop> {
-        let created = self
+        let request = self
             .client
             .create_multipart_upload()
             .bucket(&self.bucket)
@@ -220,11 +233,17 @@ impl S3Sink {
             .checksum_type(ChecksumType::FullObject)
             .set_server_side_encryption(self.encryption())
             .set_ssekms_key_id(self.kms_key_id.clone())
-            .send()
-            .await
+            .send();
+        let Open::Creating(creating) = open.insert(Open::Creating(tokio::spawn(request))) else {
+            unreachable!("just inserted");
+        };
+        let answer = creating.await;
+        *open = None;
+        let created = answer
+            .map_err(|join| self.task_failed("CreateMultipartUpload", key, &join))?
             .map_err(|e| self.upload_error("CreateMultipartUpload", key, e))?;
         let id = created.upload_id().unwrap_or_default().to_string();
-        *open = Some(id.clone());
+        *open = Some(Open::Id(id.clone()));
         let mut fingerprint = Fingerprint::new();
         let parts = self
             .send_parts(key, &id, first, chunks, &mut fingerprint)
@@ -331,6 +350,38 @@ impl S3Sink {
         } else {
             Stop::Failed(error)
         }
+    }
+
+    /// Aborts `upload`, first reading S3's answer to the request creating it if that is
+    /// still in flight (bounded as an abort is).
+    pub(super) async fn abort_open(&self, key: &str, upload: Open) {
+        let id = match upload {
+            Open::Id(id) => id,
+            Open::Creating(creating) => match tokio::time::timeout(ABORT_TIMEOUT, creating).await {
+                Ok(Ok(Ok(created))) => created.upload_id().unwrap_or_default().to_string(),
+                // Not created: nothing to abort.
+                Ok(Ok(Err(_)) | Err(_)) => return,
+                Err(_) => {
+                    let location = self.location(key);
+                    tracing::warn!(
+                        location = %location,
+                        "no answer within {}s to the request creating a multipart upload of {location}; if it was created, a bucket lifecycle rule removes it",
+                        ABORT_TIMEOUT.as_secs_f64()
+                    );
+                    return;
+                }
+            },
+        };
+        self.abort(key, &id).await;
+    }
+
+    /// The request task `op` on `key` ended without an answer (it panicked).
+    fn task_failed(&self, op: &'static str, key: &str, join: &tokio::task::JoinError) -> Stop {
+        Stop::Failed(SinkError::Io {
+            op,
+            location: self.location(key),
+            source: std::io::Error::other(join.to_string()),
+        })
     }
 
     pub(super) async fn abort(&self, key: &str, upload_id: &str) {
