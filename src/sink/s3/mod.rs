@@ -20,6 +20,7 @@ use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 
+mod abort;
 mod answers;
 mod identity;
 mod parts;
