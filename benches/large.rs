@@ -33,6 +33,8 @@ fn ours(path: &str, max_fit_mib: u64, folds: usize) -> (f64, f64) {
         .with_folds(folds)
         .unwrap();
     let params = TrialParams::new(0.1, 1.0, 0.1).unwrap();
+    // As a thread of the daemon's fit queue does, one fit's row storage is the next's.
+    let _rows = svr_exact::KeepRows::new();
     let (kernel, cancel) = (trainer.kernel_for(&params), CancellationToken::new());
     trainer.fit(&params, &kernel, &cancel).unwrap();
     for k in 0..folds {

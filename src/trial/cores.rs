@@ -114,8 +114,10 @@ impl Cores {
         rx
     }
 
-    /// Runs queued jobs until none is left.
+    /// Runs queued jobs until none is left. Meanwhile the thread keeps each fit's kernel
+    /// row storage for the next, however large; it is let go when the queue runs dry.
     fn drain(&self) {
+        let _rows = svr_exact::KeepRows::new();
         loop {
             let job = {
                 let mut queue = self.state.lock().unwrap_or_else(PoisonError::into_inner);

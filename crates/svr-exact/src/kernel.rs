@@ -3,60 +3,15 @@
 //! read them straight.
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 mod row;
+mod spare;
 
 use super::distances::Distances;
 use super::shared::Shared;
 use row::Row;
-
-/// Row storage one thread keeps between fits, up to this size, so that the next fit
-/// on the thread does not fault fresh pages in.
-const SPARE_BYTES: usize = 16 << 20;
-
-thread_local! {
-    static SPARE_ROWS: std::cell::RefCell<Spare> = const { std::cell::RefCell::new(Spare(Vec::new())) };
-}
-
-/// Bytes of row storage kept between fits, every thread's together. It stays after the
-/// fits end and grows with the largest fit a thread has run (up to [`SPARE_BYTES`] a
-/// thread), so a count of the process's live heap subtracts it to see what trials leave.
-static SPARE_HELD: AtomicUsize = AtomicUsize::new(0);
-
-/// One thread's kept storage, counted in [`SPARE_HELD`] while kept.
-struct Spare(Vec<f32>);
-
-impl Spare {
-    /// Takes the storage out, for a fit.
-    fn take(&mut self) -> Vec<f32> {
-        SPARE_HELD.fetch_sub(bytes(&self.0), Ordering::Relaxed);
-        std::mem::take(&mut self.0)
-    }
-
-    /// Keeps `storage` for the next fit.
-    fn keep(&mut self, storage: Vec<f32>) {
-        SPARE_HELD.fetch_add(bytes(&storage), Ordering::Relaxed);
-        drop(self.take());
-        self.0 = storage;
-    }
-}
-
-impl Drop for Spare {
-    fn drop(&mut self) {
-        SPARE_HELD.fetch_sub(bytes(&self.0), Ordering::Relaxed);
-    }
-}
-
-/// What `storage` holds allocated, used or not.
-fn bytes(storage: &Vec<f32>) -> usize {
-    storage.capacity() * std::mem::size_of::<f32>()
-}
-
-/// The row storage threads keep between fits, in bytes, all threads together.
-pub(crate) fn spare_row_bytes() -> usize {
-    SPARE_HELD.load(Ordering::Relaxed)
-}
+pub(crate) use spare::spare_row_bytes;
+pub use spare::KeepRows;
 
 /// The columns of Q = [K -K; -K K] for one gamma, as the solver asks for them: kernel
 /// rows computed on first use and kept as f32 (the least recently used evicted past
@@ -111,8 +66,7 @@ impl<'d> KernelRows<'d> {
         let n = dist.n_train();
         let diagonal = dist.diagonal.iter().map(|d| (-gamma * d).exp());
         let qd: Vec<f64> = diagonal.clone().chain(diagonal).collect();
-        let mut storage = SPARE_ROWS.with(|spare| spare.borrow_mut().take());
-        storage.clear();
+        let storage = spare::take(8 * dist.cached_rows * n);
         let column_of: Vec<u32> = (0..2 * n)
             .map(|k| row_number(shared.map_or(k % n, |s| s.rows[k % n])))
             .collect();
@@ -302,10 +256,7 @@ impl<'d> KernelRows<'d> {
 
 impl Drop for KernelRows<'_> {
     fn drop(&mut self) {
-        if self.storage.capacity() * 4 <= SPARE_BYTES {
-            let storage = std::mem::take(&mut self.storage);
-            SPARE_ROWS.with(|spare| spare.borrow_mut().keep(storage));
-        }
+        spare::keep(std::mem::take(&mut self.storage));
     }
 }
 

@@ -23,6 +23,7 @@ mod wide;
 
 pub use distances::{Distances, MAX_KEPT_DISTANCES};
 pub use exp::{path as exp_path, Path as ExpPath};
+pub use kernel::KeepRows;
 pub use shared::{Shared, SharedKernel};
 
 /// Storage kept between fits and trials for the next ones to reuse (kernel rows per
