@@ -117,9 +117,9 @@ impl Cores {
         })
     }
 
-    /// Runs `jobs`, one group, on blocking threads, each after those queued before it
-    /// and once fewer than one per core are running. Jobs must not panic (fits catch
-    /// their own).
+    /// Runs `jobs`, one group, on blocking threads, at most one per core at a time: the
+    /// group's jobs in order, groups taken in the order they came ([`Queue::next`]).
+    /// Jobs must not panic (fits catch their own).
     fn submit_group(self: &Arc<Self>, jobs: Vec<Job>) {
         let mut queue = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let threads = self.max.saturating_sub(queue.running).min(jobs.len());
