@@ -64,7 +64,7 @@ pub struct KernelRows<'d> {
 impl<'d> KernelRows<'d> {
     pub fn new(dist: &'d Distances, gamma: f64, shared: Option<Shared<'d>>) -> KernelRows<'d> {
         let n = dist.n_train();
-        let diagonal = dist.diagonal.iter().map(|d| (-gamma * d).exp());
+        let diagonal = dist.diagonal.iter().map(|d| super::exp::exp(-gamma * d));
         let qd: Vec<f64> = diagonal.clone().chain(diagonal).collect();
         let storage = spare::take(8 * dist.cached_rows * n);
         let column_of: Vec<u32> = (0..2 * n)

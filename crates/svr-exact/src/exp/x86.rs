@@ -25,7 +25,7 @@ const TOP_LARGE: i64 = 0x408;
 fn redo_outside(chunk: &mut [f64], args: &[f64], outside: u32) {
     for (lane, (out, arg)) in chunk.iter_mut().zip(args).enumerate() {
         if outside & (1 << lane) != 0 {
-            *out = arg.exp();
+            *out = super::exp(*arg);
         }
     }
 }
