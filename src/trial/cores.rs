@@ -121,7 +121,7 @@ impl Cores {
     /// group's jobs in order, groups taken in the order they came ([`Queue::next`]).
     /// Jobs must not panic (fits catch their own).
     fn submit_group(self: &Arc<Self>, jobs: Vec<Job>) {
-        let mut queue = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut queue = lock(&self.state);
         let threads = self.max.saturating_sub(queue.running).min(jobs.len());
         queue.running += threads;
         queue.push_group(jobs);
@@ -181,7 +181,7 @@ impl Cores {
         let mut mine = None;
         loop {
             let job = {
-                let mut queue = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut queue = lock(&self.state);
                 match queue.next(&mut mine) {
                     Some(job) => job,
                     None => {

@@ -148,9 +148,8 @@ impl<'d> KernelRows<'d> {
         let real = self.index[i] as usize;
         self.clock += 1;
         let slot = if let Some(slot) = self.slot[real] {
-            if self.on_probation[slot] && self.clock - self.computed_at[slot] > REUSE_GAP {
-                self.on_probation[slot] = false;
-                self.probation.retain(|&s| s != slot);
+            if self.clock - self.computed_at[slot] > REUSE_GAP {
+                self.leave_probation(slot);
             }
             self.last_used[slot] = self.clock;
             if self.catch_up(slot) {
@@ -247,12 +246,19 @@ impl<'d> KernelRows<'d> {
         if first_time && !self.on_probation[slot] {
             self.on_probation[slot] = true;
             self.probation.push(slot);
-        } else if !first_time && self.on_probation[slot] {
-            self.on_probation[slot] = false;
-            self.probation.retain(|&s| s != slot);
+        } else if !first_time {
+            self.leave_probation(slot);
         }
         self.computed_at[slot] = self.clock;
         slot
+    }
+
+    /// Takes `slot` off probation, if on it.
+    fn leave_probation(&mut self, slot: usize) {
+        if self.on_probation[slot] {
+            self.on_probation[slot] = false;
+            self.probation.retain(|&s| s != slot);
+        }
     }
 
     /// Makes columns `i` and `j` present together (at least two rows are kept).
@@ -309,10 +315,7 @@ impl<'d> KernelRows<'d> {
                 if let Some(owner) = self.owner[slot].take() {
                     self.slot[owner] = None;
                     self.free.push(slot);
-                    if self.on_probation[slot] {
-                        self.on_probation[slot] = false;
-                        self.probation.retain(|&s| s != slot);
-                    }
+                    self.leave_probation(slot);
                 }
             }
             self.applied[slot] = 0;
