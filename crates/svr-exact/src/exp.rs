@@ -12,6 +12,11 @@
 //! compares it with the C library's `exp` on thousands of arguments covering every
 //! table entry, and keeps to the C library where they differ (another C library,
 //! another CPU path).
+//!
+//! Kernel rows are kept as f32, and an f32 needs fewer bits than that: on AVX-512 a
+//! row's values come from a cheaper approximation wherever its rounding to f32 is
+//! provably the C library's, and from the exact path elsewhere
+//! (`x86::exp_scaled_f32_avx512`).
 
 use std::sync::OnceLock;
 
@@ -221,6 +226,48 @@ mod tests {
                     let fused: Vec<u32> = fused.iter().map(|v| v.to_bits()).collect();
                     assert_eq!(fused, steps, "{p:?}, factor {factor}, length {len}");
                 }
+            }
+        }
+    }
+
+    /// Arguments whose `exp` lies a few f64 places from a point halfway between two f32
+    /// (normal and subnormal), where an `exp` good to a few more bits than f32 would round
+    /// the other way, and kernel arguments over the widest ranges searched: each kernel
+    /// value is the C library's `exp` rounded to f32.
+    #[test]
+    fn kernel_values_round_as_the_c_library_does_next_to_halfway_points() {
+        let mut state = 11u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut args = Vec::new();
+        // f32 from the least subnormal to 1 (every 97th subnormal, and normal ones at
+        // random), the halfway point above each.
+        let subnormal = (1..0x80_0000).step_by(97);
+        let normal = (0..400_000).map(|_| (next() % 0x3f00_0000) as u32 + 0x80_0000);
+        for (k, bits) in subnormal.chain(normal).enumerate() {
+            let below = f64::from(f32::from_bits(bits));
+            let halfway = (below + f64::from(f32::from_bits(bits + 1))) / 2.0;
+            let x = halfway.ln();
+            let nudge = (k % 5) as i64 - 2;
+            args.push(f64::from_bits((x.to_bits() as i64 + nudge) as u64));
+        }
+        for _ in 0..1_000_000 {
+            let unit = (next() >> 11) as f64 / (1u64 << 53) as f64;
+            args.push(-(10f64.powf(-8.0 + 11.0 * unit)));
+        }
+        let expected: Vec<u32> = args.iter().map(|x| (x.exp() as f32).to_bits()).collect();
+        for p in [Path::Avx512, Path::Avx2, Path::Scalar] {
+            if available(p) && first_difference(p, &probe_arguments()).is_none() {
+                let mut out = vec![f32::NAN; args.len()];
+                exp_scaled_f32_on(p, &args, 1.0, &mut out);
+                let wrong = (0..args.len())
+                    .filter(|&k| out[k].to_bits() != expected[k])
+                    .count();
+                assert_eq!(wrong, 0, "{p:?}");
             }
         }
     }
