@@ -204,7 +204,7 @@ mod tests {
             state % m
         };
         for round in 0..3000 {
-            let n = 1 + next(40) as usize;
+            let n = 1 + next(120) as usize;
             let y: Vec<i8> = (0..n).map(|_| if next(2) == 0 { 1 } else { -1 }).collect();
             let status: Vec<Bound> = (0..n)
                 .map(|_| [Bound::Lower, Bound::Upper, Bound::Free][next(3) as usize])
@@ -228,9 +228,11 @@ mod tests {
             let g: Vec<f64> = (0..n)
                 .map(|_| values[next(values.len() as u64) as usize])
                 .collect();
-            let qd: Vec<f64> = (0..n).map(|_| [1.0, 0.5, 0.0][next(3) as usize]).collect();
+            let qd: Vec<f64> = (0..n)
+                .map(|_| [1.0, 0.5, 0.0, 0.3][next(4) as usize])
+                .collect();
             let row_i: Vec<f32> = (0..n)
-                .map(|_| [0.5, -0.5, 1.0, 0.0][next(4) as usize])
+                .map(|_| [0.5, -0.5, 1.0, 0.0, 0.1][next(5) as usize])
                 .collect();
             let first = max_violator_from(&y, &status, &g, 0, (f64::NEG_INFINITY, None));
             let partner = Partner {
@@ -261,6 +263,49 @@ mod tests {
                     slow.1 .0.to_bits(),
                     "{path}, round {round}"
                 );
+            }
+        }
+    }
+
+    /// Two candidates of equal value in different blocks (scanned by different sets of
+    /// lanes on eight lanes), over many denominators: the later one is chosen on every
+    /// path, as the reference's `<=` chooses it.
+    #[test]
+    fn a_tie_in_a_later_block_is_chosen() {
+        for k in 0..2000 {
+            let d = 0.01 + 7.0 * f64::from(k) / 1999.0;
+            let n = 16;
+            let candidates = [3, 13];
+            let y = vec![1i8; n];
+            let status: Vec<Bound> = (0..n)
+                .map(|t| {
+                    if candidates.contains(&t) {
+                        Bound::Upper
+                    } else {
+                        Bound::Lower
+                    }
+                })
+                .collect();
+            let g: Vec<f64> = (0..n)
+                .map(|t| if candidates.contains(&t) { 1.5 } else { 0.0 })
+                .collect();
+            let qd: Vec<f64> = (0..n)
+                .map(|t| if candidates.contains(&t) { d } else { 1.0 })
+                .collect();
+            let row_i = vec![0.0f32; n];
+            let partner = Partner {
+                gmax: 0.0,
+                qd_i: 0.0,
+                y_i: 1.0,
+                sign_i: 1.0,
+                row_i: &row_i,
+                qd: &qd,
+            };
+            let start = (f64::NEG_INFINITY, (f64::INFINITY, None));
+            let slow = best_partner_from(&y, &status, &g, partner, 0, start);
+            assert_eq!(slow.1 .1, Some(13));
+            for (path, (_, best)) in vector_paths(&y, &status, &g, partner) {
+                assert_eq!(best.1, slow.1, "{path}, denominator {d}");
             }
         }
     }
