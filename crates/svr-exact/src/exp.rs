@@ -170,18 +170,28 @@ mod x86;
 mod tests {
     use super::*;
 
+    fn xorshift(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    /// `count` kernel arguments, -gamma * distance, over the widest ranges searched.
+    fn kernel_arguments(seed: u64, count: usize) -> Vec<f64> {
+        let mut state = seed;
+        (0..count)
+            .map(|_| {
+                let unit = (xorshift(&mut state) >> 11) as f64 / (1u64 << 53) as f64;
+                -(10f64.powf(-8.0 + 11.0 * unit))
+            })
+            .collect()
+    }
+
     #[test]
     fn equals_the_c_library_on_every_argument_tried() {
         let mut args = probe_arguments();
-        let mut state = 7u64;
-        // Kernel arguments: -gamma * distance over the widest ranges searched.
-        for _ in 0..1_000_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let unit = (state >> 11) as f64 / (1u64 << 53) as f64;
-            args.push(-(10f64.powf(-8.0 + 11.0 * unit)));
-        }
+        args.extend(kernel_arguments(7, 1_000_000));
         for p in [Path::Avx512, Path::Avx2, Path::Scalar] {
             if available(p) {
                 assert_eq!(first_difference(p, &args), None, "{p:?}");
@@ -237,17 +247,13 @@ mod tests {
     #[test]
     fn kernel_values_round_as_the_c_library_does_next_to_halfway_points() {
         let mut state = 11u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
         let mut args = Vec::new();
         // f32 from the least subnormal to 1 (every 97th subnormal, and normal ones at
         // random), the halfway point above each.
         let subnormal = (1..0x80_0000).step_by(97);
-        let normal = (0..400_000).map(|_| (next() % 0x3f00_0000) as u32 + 0x80_0000);
+        let normal: Vec<u32> = (0..400_000)
+            .map(|_| (xorshift(&mut state) % 0x3f00_0000) as u32 + 0x80_0000)
+            .collect();
         for (k, bits) in subnormal.chain(normal).enumerate() {
             let below = f64::from(f32::from_bits(bits));
             let halfway = (below + f64::from(f32::from_bits(bits + 1))) / 2.0;
@@ -255,10 +261,7 @@ mod tests {
             let nudge = (k % 5) as i64 - 2;
             args.push(f64::from_bits((x.to_bits() as i64 + nudge) as u64));
         }
-        for _ in 0..1_000_000 {
-            let unit = (next() >> 11) as f64 / (1u64 << 53) as f64;
-            args.push(-(10f64.powf(-8.0 + 11.0 * unit)));
-        }
+        args.extend(kernel_arguments(state, 1_000_000));
         let expected: Vec<u32> = args.iter().map(|x| (x.exp() as f32).to_bits()).collect();
         for p in [Path::Avx512, Path::Avx2, Path::Scalar] {
             if available(p) && first_difference(p, &probe_arguments()).is_none() {
