@@ -7,11 +7,13 @@
 //! The problem has 2n variables: `alpha+` for i < n and `alpha-` for i >= n, with
 //! labels +1 and -1 and linear terms `epsilon - y` and `epsilon + y`.
 
+mod masks;
 mod select;
 mod shrinking;
 
 use super::kernel::KernelRows;
 use super::wide::widest;
+use masks::ScanMasks;
 
 /// The most kernel-row bytes of a fit that puts off its moves of G_bar. Larger fits
 /// nearly always shrink, and by then the rows of the moves have left the caches:
@@ -63,6 +65,8 @@ struct Smo<'k> {
     defer_g_bar: bool,
     alpha: Vec<f64>,
     status: Vec<Bound>,
+    /// `y` and `status` as the eight-lane scans read them.
+    masks: ScanMasks,
     p: Vec<f64>,
     active_set: Vec<usize>,
     c: f64,
@@ -88,10 +92,12 @@ pub fn solve(
     let mut labels = vec![1i8; n];
     labels.extend(std::iter::repeat_n(-1i8, n));
     let defer_g_bar = q.keeps_every_row() && q.row_bytes() <= DEFER_G_BAR_BYTES;
+    let status = vec![Bound::Lower; l];
     let mut smo = Smo {
         q,
         l,
         active_size: l,
+        masks: ScanMasks::new(&labels, &status),
         y: labels,
         // All multipliers start at 0, at their lower bound: G = p and G_bar = 0.
         g: p.clone(),
@@ -99,7 +105,7 @@ pub fn solve(
         g_bar_pending: Vec::new(),
         defer_g_bar,
         alpha: vec![0.0; l],
-        status: vec![Bound::Lower; l],
+        status,
         p,
         active_set: (0..l).collect(),
         c,
@@ -160,6 +166,7 @@ impl Smo<'_> {
         } else {
             Bound::Free
         };
+        self.masks.set(i, self.y[i], self.status[i]);
     }
 
     fn upper(&self, i: usize) -> bool {

@@ -28,7 +28,8 @@ impl Smo<'_> {
     pub(super) fn select_working_set(&mut self) -> Option<(usize, usize)> {
         let active = self.active_size;
         let (y, status, g) = (&self.y[..active], &self.status[..active], &self.g[..active]);
-        let (gmax, gmax_idx) = max_violator(y, status, g);
+        let masks = self.masks.bytes();
+        let (gmax, gmax_idx) = max_violator(y, status, g, masks);
         if let Some(i) = gmax_idx {
             self.q.ensure(i);
         }
@@ -48,6 +49,7 @@ impl Smo<'_> {
             &self.status[..active],
             &self.g[..active],
             partner,
+            self.masks.bytes(),
         );
         if gmax + gmax2 < self.eps {
             return None;
@@ -56,12 +58,13 @@ impl Smo<'_> {
     }
 }
 
-fn max_violator(y: &[i8], status: &[Bound], g: &[f64]) -> Best {
+/// The scan over `g`'s variables; `masks` are the solver's `ScanMasks` bytes.
+fn max_violator(y: &[i8], status: &[Bound], g: &[f64], masks: &[u8]) -> Best {
     #[cfg(target_arch = "x86_64")]
     {
         if avx512() {
-            // SAFETY: AVX-512F, BW and VL were detected.
-            return unsafe { avx512::max_violator(y, status, g) };
+            // SAFETY: AVX-512F, BW, VL and DQ were detected.
+            return unsafe { avx512::max_violator(y, status, g, masks) };
         }
         if is_x86_feature_detected!("avx2") {
             // SAFETY: AVX2 was detected.
@@ -89,12 +92,12 @@ fn max_violator_from(y: &[i8], status: &[Bound], g: &[f64], from: usize, best: B
 }
 
 /// `gmax2` and (the least objective change, the last index reaching it).
-fn best_partner(y: &[i8], status: &[Bound], g: &[f64], p: Partner) -> (f64, Best) {
+fn best_partner(y: &[i8], status: &[Bound], g: &[f64], p: Partner, masks: &[u8]) -> (f64, Best) {
     #[cfg(target_arch = "x86_64")]
     {
         if avx512() {
-            // SAFETY: AVX-512F, BW and VL were detected.
-            return unsafe { avx512::best_partner(y, status, g, p) };
+            // SAFETY: AVX-512F, BW, VL and DQ were detected.
+            return unsafe { avx512::best_partner(y, status, g, p, masks) };
         }
         if is_x86_feature_detected!("avx2") {
             // SAFETY: AVX2 was detected.
@@ -160,6 +163,7 @@ fn avx512() -> bool {
     is_x86_feature_detected!("avx512f")
         && is_x86_feature_detected!("avx512bw")
         && is_x86_feature_detected!("avx512vl")
+        && is_x86_feature_detected!("avx512dq")
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -191,6 +195,7 @@ fn merge_lanes(values: &[f64], indices: &[f64], start: f64, better: fn(f64, f64)
 
 #[cfg(test)]
 mod tests {
+    use super::super::masks::ScanMasks;
     use super::*;
 
     /// Random solver states with many ties, scanned both ways.
@@ -321,6 +326,8 @@ mod tests {
         p: Partner,
     ) -> Vec<(&'static str, (Best, (f64, Best)))> {
         let mut paths = Vec::new();
+        let masks = ScanMasks::new(y, status);
+        let masks = masks.bytes();
         #[cfg(target_arch = "x86_64")]
         {
             if is_x86_feature_detected!("avx2") {
@@ -334,11 +341,11 @@ mod tests {
                 paths.push(("avx2", scans));
             }
             if avx512() {
-                // SAFETY: AVX-512F, BW and VL were detected.
+                // SAFETY: AVX-512F, BW, VL and DQ were detected.
                 let scans = unsafe {
                     (
-                        avx512::max_violator(y, status, g),
-                        avx512::best_partner(y, status, g, p),
+                        avx512::max_violator(y, status, g, masks),
+                        avx512::best_partner(y, status, g, p, masks),
                     )
                 };
                 paths.push(("avx512", scans));
@@ -346,7 +353,10 @@ mod tests {
         }
         paths.push((
             "dispatched",
-            (max_violator(y, status, g), best_partner(y, status, g, p)),
+            (
+                max_violator(y, status, g, masks),
+                best_partner(y, status, g, p, masks),
+            ),
         ));
         paths
     }

@@ -110,6 +110,8 @@ impl Smo<'_> {
         self.y.swap(i, j);
         self.g.swap(i, j);
         self.status.swap(i, j);
+        self.masks.set(i, self.y[i], self.status[i]);
+        self.masks.set(j, self.y[j], self.status[j]);
         self.alpha.swap(i, j);
         self.p.swap(i, j);
         self.active_set.swap(i, j);

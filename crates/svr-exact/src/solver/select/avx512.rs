@@ -1,7 +1,7 @@
-//! The scans of working-set selection on eight lanes (AVX-512F, BW and VL), the same
-//! steps as the four-lane scans with masks in place of blends. Each block's labels and
-//! bounds become the masks the scans need through one byte-wise table lookup, in
-//! place of a widening, a comparison and mask arithmetic for each.
+//! The scans of working-set selection on eight lanes (AVX-512F, BW, VL and DQ), the
+//! same steps as the four-lane scans with masks in place of blends. Each block's masks
+//! are loaded as the solver keeps them (`ScanMasks`), straight into mask
+//! registers.
 
 use std::arch::x86_64::*;
 
@@ -72,34 +72,14 @@ impl Lanes {
     }
 }
 
-/// Masks of eight variables: label +1, in I_up (may rise: label +1 below its upper
-/// bound, label -1 above its lower), in I_low (may fall: the other way round). Each
-/// variable's label and bound make a code, `(label & 4) | bound`, that one table lookup
-/// turns into its three bits.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-unsafe fn load_state(y: &[i8], status: &[Bound], t: usize) -> (__mmask8, __mmask8, __mmask8) {
-    const POSITIVE: i8 = 4;
-    const UP: i8 = 1;
-    const LOW: i8 = 2;
-    let (lower, upper, free) = (
-        Bound::Lower as usize,
-        Bound::Upper as usize,
-        Bound::Free as usize,
-    );
-    let mut table = [0i8; 16];
-    table[lower] = POSITIVE | UP;
-    table[upper] = POSITIVE | LOW;
-    table[free] = POSITIVE | UP | LOW;
-    table[4 | lower] = LOW;
-    table[4 | upper] = UP;
-    table[4 | free] = UP | LOW;
-    let labels = _mm_loadl_epi64(y.as_ptr().add(t).cast());
-    let bounds = _mm_loadl_epi64(status.as_ptr().add(t).cast());
-    // Label -1 is 0xff, +1 is 0x01: bit 2 is set for -1 only.
-    let codes = _mm_or_si128(_mm_and_si128(labels, _mm_set1_epi8(4)), bounds);
-    let bits = _mm_shuffle_epi8(_mm_loadu_si128(table.as_ptr().cast()), codes);
-    let mask = |bit: i8| _mm_test_epi8_mask(bits, _mm_set1_epi8(bit)) as __mmask8;
-    (mask(POSITIVE), mask(UP), mask(LOW))
+/// The masks of block `b` (variables `8 b..8 b + 8`): label +1, in I_up, in I_low.
+///
+/// # Safety
+/// `masks` must hold the block (`ScanMasks::bytes` of at least `8 (b + 1)` variables).
+#[target_feature(enable = "avx512f,avx512dq")]
+unsafe fn block_masks(masks: &[u8], b: usize) -> (__mmask8, __mmask8, __mmask8) {
+    let at = masks.as_ptr().add(3 * b);
+    (*at, *at.add(1), *at.add(2))
 }
 
 #[target_feature(enable = "avx512f")]
@@ -127,15 +107,16 @@ fn negate(x: __m512d) -> __m512d {
 }
 
 /// # Safety
-/// The CPU must have AVX-512F, BW and VL.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-pub unsafe fn max_violator(y: &[i8], status: &[Bound], g: &[f64]) -> Best {
+/// The CPU must have AVX-512F, BW, VL and DQ.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+pub unsafe fn max_violator(y: &[i8], status: &[Bound], g: &[f64], masks: &[u8]) -> Best {
     let whole = g.len() / 8 * 8;
+    assert!(masks.len() >= 3 * whole / 8);
     // Two sets of lanes taking alternate blocks, so that a block's comparison waits on
     // its set's block before last rather than on the block before.
     let (mut first, mut second) = (Lanes::new(f64::NEG_INFINITY), Lanes::new(f64::NEG_INFINITY));
     let step = |lanes: &mut Lanes, t: usize, index: __m512d| {
-        let (positive, up, _) = load_state(y, status, t);
+        let (positive, up, _) = block_masks(masks, t / 8);
         let grad = _mm512_loadu_pd(g.as_ptr().add(t));
         // Label +1: -G; label -1: G; over I_up.
         let value = _mm512_mask_blend_pd(positive, grad, negate(grad));
@@ -160,10 +141,17 @@ pub unsafe fn max_violator(y: &[i8], status: &[Bound], g: &[f64]) -> Best {
 }
 
 /// # Safety
-/// The CPU must have AVX-512F, BW and VL.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-pub unsafe fn best_partner(y: &[i8], status: &[Bound], g: &[f64], p: Partner) -> (f64, Best) {
+/// The CPU must have AVX-512F, BW, VL and DQ.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+pub unsafe fn best_partner(
+    y: &[i8],
+    status: &[Bound],
+    g: &[f64],
+    p: Partner,
+    masks: &[u8],
+) -> (f64, Best) {
     let whole = g.len() / 8 * 8;
+    assert!(masks.len() >= 3 * whole / 8);
     let gmax = _mm512_set1_pd(p.gmax);
     let qd_i = _mm512_set1_pd(p.qd_i);
     // ((sign * 2) * y_i) * sign_i, sign being -1 for label +1 and +1 for label -1: the
@@ -174,7 +162,7 @@ pub unsafe fn best_partner(y: &[i8], status: &[Bound], g: &[f64], p: Partner) ->
     let (zero, tau) = (_mm512_setzero_pd(), _mm512_set1_pd(TAU));
     // Two sets of lanes (and of gmax2) taking alternate blocks, as in the violator scan.
     let step = |lanes: &mut Lanes, gmax2: &mut __m512d, t: usize, index: __m512d| {
-        let (positive, _, low) = load_state(y, status, t);
+        let (positive, _, low) = block_masks(masks, t / 8);
         let grad = _mm512_loadu_pd(g.as_ptr().add(t));
         // Label +1: G; label -1: -G; over I_low.
         let value = _mm512_mask_blend_pd(positive, negate(grad), grad);
