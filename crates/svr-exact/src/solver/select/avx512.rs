@@ -7,10 +7,12 @@ use std::arch::x86_64::*;
 
 use super::{Best, Bound, Partner, TAU};
 
-/// Lanes of best values and their indices (as f64, exact below 2^53; -1 for none).
+/// Lanes of best values and their indices (-1 for none). The indices are integers:
+/// advanced as f64, a block's indices waited on the block before's addition (four
+/// cycles), which bounded the violator scan.
 struct Lanes {
     value: __m512d,
-    index: __m512d,
+    index: __m512i,
 }
 
 impl Lanes {
@@ -18,14 +20,14 @@ impl Lanes {
     fn new(value: f64) -> Lanes {
         Lanes {
             value: _mm512_set1_pd(value),
-            index: _mm512_set1_pd(-1.0),
+            index: _mm512_set1_epi64(-1),
         }
     }
 
     #[target_feature(enable = "avx512f")]
-    fn take(&mut self, take: __mmask8, value: __m512d, index: __m512d) {
+    fn take(&mut self, take: __mmask8, value: __m512d, index: __m512i) {
         self.value = _mm512_mask_blend_pd(take, self.value, value);
-        self.index = _mm512_mask_blend_pd(take, self.index, index);
+        self.index = _mm512_mask_blend_epi64(take, self.index, index);
     }
 
     /// Lane by lane, the better of two sets' values, and of equal ones the higher
@@ -38,8 +40,8 @@ impl Lanes {
             _mm512_cmp_pd_mask::<_CMP_LT_OQ>(other.value, self.value)
         };
         let later = _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(other.value, self.value)
-            & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(other.index, self.index);
-        let taken = _mm512_cmp_pd_mask::<_CMP_GE_OQ>(other.index, _mm512_setzero_pd());
+            & _mm512_cmpgt_epi64_mask(other.index, self.index);
+        let taken = _mm512_cmpge_epi64_mask(other.index, _mm512_setzero_si512());
         let mut lanes = Lanes {
             value: self.value,
             index: self.index,
@@ -55,7 +57,7 @@ impl Lanes {
     /// branches was a third of the violator scan's time.
     #[target_feature(enable = "avx512f")]
     fn merge<const MAX: bool>(&self, start: f64) -> Best {
-        let taken = _mm512_cmp_pd_mask::<_CMP_GE_OQ>(self.index, _mm512_setzero_pd());
+        let taken = _mm512_cmpge_epi64_mask(self.index, _mm512_setzero_si512());
         if taken == 0 {
             return (start, None);
         }
@@ -65,8 +67,8 @@ impl Lanes {
             _mm512_mask_reduce_min_pd(taken, self.value)
         };
         let ties = taken & _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(self.value, _mm512_set1_pd(best));
-        let index = _mm512_mask_reduce_max_pd(ties, self.index);
-        let lane = ties & _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(self.index, _mm512_set1_pd(index));
+        let index = _mm512_mask_reduce_max_epi64(ties, self.index);
+        let lane = ties & _mm512_cmpeq_epi64_mask(self.index, _mm512_set1_epi64(index));
         let value = _mm512_cvtsd_f64(_mm512_maskz_compress_pd(lane, self.value));
         (value, Some(index as usize))
     }
@@ -83,18 +85,9 @@ unsafe fn block_masks(masks: &[u8], b: usize) -> (__mmask8, __mmask8, __mmask8) 
 }
 
 #[target_feature(enable = "avx512f")]
-fn index_lanes(t: usize) -> __m512d {
-    let t = t as f64;
-    _mm512_setr_pd(
-        t,
-        t + 1.0,
-        t + 2.0,
-        t + 3.0,
-        t + 4.0,
-        t + 5.0,
-        t + 6.0,
-        t + 7.0,
-    )
+fn index_lanes(t: usize) -> __m512i {
+    let t = t as i64;
+    _mm512_setr_epi64(t, t + 1, t + 2, t + 3, t + 4, t + 5, t + 6, t + 7)
 }
 
 /// `-x`, bit for bit (the sign flipped).
@@ -115,7 +108,7 @@ pub unsafe fn max_violator(y: &[i8], status: &[Bound], g: &[f64], masks: &[u8]) 
     // Two sets of lanes taking alternate blocks, so that a block's comparison waits on
     // its set's block before last rather than on the block before.
     let (mut first, mut second) = (Lanes::new(f64::NEG_INFINITY), Lanes::new(f64::NEG_INFINITY));
-    let step = |lanes: &mut Lanes, t: usize, index: __m512d| {
+    let step = |lanes: &mut Lanes, t: usize, index: __m512i| {
         let (positive, up, _) = block_masks(masks, t / 8);
         let grad = _mm512_loadu_pd(g.as_ptr().add(t));
         // Label +1: -G; label -1: G; over I_up.
@@ -123,13 +116,13 @@ pub unsafe fn max_violator(y: &[i8], status: &[Bound], g: &[f64], masks: &[u8]) 
         let take = up & _mm512_cmp_pd_mask::<_CMP_GE_OQ>(value, lanes.value);
         lanes.take(take, value, index);
     };
-    let (mut index, eight) = (index_lanes(0), _mm512_set1_pd(8.0));
+    let (mut index, eight) = (index_lanes(0), _mm512_set1_epi64(8));
     let pairs = whole / 16 * 16;
     for t in (0..pairs).step_by(16) {
         step(&mut first, t, index);
-        index = _mm512_add_pd(index, eight);
+        index = _mm512_add_epi64(index, eight);
         step(&mut second, t + 8, index);
-        index = _mm512_add_pd(index, eight);
+        index = _mm512_add_epi64(index, eight);
     }
     if pairs < whole {
         step(&mut first, pairs, index);
@@ -161,7 +154,7 @@ pub unsafe fn best_partner(
     let coef_negative = _mm512_set1_pd(2.0 * p.y_i * f64::from(p.sign_i));
     let (zero, tau) = (_mm512_setzero_pd(), _mm512_set1_pd(TAU));
     // Two sets of lanes (and of gmax2) taking alternate blocks, as in the violator scan.
-    let step = |lanes: &mut Lanes, gmax2: &mut __m512d, t: usize, index: __m512d| {
+    let step = |lanes: &mut Lanes, gmax2: &mut __m512d, t: usize, index: __m512i| {
         let (positive, _, low) = block_masks(masks, t / 8);
         let grad = _mm512_loadu_pd(g.as_ptr().add(t));
         // Label +1: G; label -1: -G; over I_low.
@@ -191,14 +184,14 @@ pub unsafe fn best_partner(
     };
     let (mut first, mut second) = (Lanes::new(f64::INFINITY), Lanes::new(f64::INFINITY));
     let mut maxima = [_mm512_set1_pd(f64::NEG_INFINITY); 2];
-    let (mut index, eight) = (index_lanes(0), _mm512_set1_pd(8.0));
+    let (mut index, eight) = (index_lanes(0), _mm512_set1_epi64(8));
     let pairs = whole / 16 * 16;
     for t in (0..pairs).step_by(16) {
         let [one, two] = &mut maxima;
         step(&mut first, one, t, index);
-        index = _mm512_add_pd(index, eight);
+        index = _mm512_add_epi64(index, eight);
         step(&mut second, two, t + 8, index);
-        index = _mm512_add_pd(index, eight);
+        index = _mm512_add_epi64(index, eight);
     }
     if pairs < whole {
         step(&mut first, &mut maxima[0], pairs, index);
