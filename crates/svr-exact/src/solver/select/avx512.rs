@@ -90,13 +90,10 @@ fn index_lanes(t: usize) -> __m512i {
     _mm512_setr_epi64(t, t + 1, t + 2, t + 3, t + 4, t + 5, t + 6, t + 7)
 }
 
-/// `-x`, bit for bit (the sign flipped).
-#[target_feature(enable = "avx512f")]
-fn negate(x: __m512d) -> __m512d {
-    _mm512_castsi512_pd(_mm512_xor_si512(
-        _mm512_castpd_si512(x),
-        _mm512_set1_epi64(i64::MIN),
-    ))
+/// `x` negated in `lanes` (the sign flipped, `-x` to the bit), one masked instruction.
+#[target_feature(enable = "avx512f,avx512dq")]
+fn negate_where(lanes: __mmask8, x: __m512d) -> __m512d {
+    _mm512_mask_xor_pd(x, lanes, x, _mm512_set1_pd(-0.0))
 }
 
 /// # Safety
@@ -112,7 +109,7 @@ pub unsafe fn max_violator(y: &[i8], status: &[Bound], g: &[f64], masks: &[u8]) 
         let (positive, up, _) = block_masks(masks, t / 8);
         let grad = _mm512_loadu_pd(g.as_ptr().add(t));
         // Label +1: -G; label -1: G; over I_up.
-        let value = _mm512_mask_blend_pd(positive, grad, negate(grad));
+        let value = negate_where(positive, grad);
         let take = up & _mm512_cmp_pd_mask::<_CMP_GE_OQ>(value, lanes.value);
         lanes.take(take, value, index);
     };
@@ -149,16 +146,21 @@ pub unsafe fn best_partner(
     let qd_i = _mm512_set1_pd(p.qd_i);
     // ((sign * 2) * y_i) * sign_i, sign being -1 for label +1 and +1 for label -1: the
     // reference multiplies (sign * 2) * y_i by Q_ij = sign_i * row_i[j], and with both
-    // signs +-1 the product is the same either way round, to the bit.
+    // signs +-1 the product is the same either way round, to the bit. It is an f32 times
+    // +-2, exact, so one fused multiply-add adds it to Q_ii + Q_jj as the reference's
+    // sum does.
     let coef_positive = _mm512_set1_pd(-2.0 * p.y_i * f64::from(p.sign_i));
     let coef_negative = _mm512_set1_pd(2.0 * p.y_i * f64::from(p.sign_i));
     let (zero, tau) = (_mm512_setzero_pd(), _mm512_set1_pd(TAU));
+    // The lanes keep `(b * b) / a`, which is the reference's `-(b * b) / a` negated to
+    // the bit (division rounds the same either sign), and take the largest: one
+    // negation per scan instead of one per block.
     // Two sets of lanes (and of gmax2) taking alternate blocks, as in the violator scan.
     let step = |lanes: &mut Lanes, gmax2: &mut __m512d, t: usize, index: __m512i| {
         let (positive, _, low) = block_masks(masks, t / 8);
         let grad = _mm512_loadu_pd(g.as_ptr().add(t));
         // Label +1: G; label -1: -G; over I_low.
-        let value = _mm512_mask_blend_pd(positive, negate(grad), grad);
+        let value = negate_where(!positive, grad);
         // The larger over I_low; of two zeros either, as only gmax + gmax2 < eps (eps
         // positive) reads it.
         *gmax2 = _mm512_mask_max_pd(*gmax2, low, value, *gmax2);
@@ -171,18 +173,19 @@ pub unsafe fn best_partner(
         let row = _mm256_loadu_ps(p.row_i.as_ptr().add(t));
         let q_ij = _mm512_cvtps_pd(row);
         let coef = _mm512_mask_blend_pd(positive, coef_negative, coef_positive);
-        let quad_coef = _mm512_add_pd(
+        let quad_coef = _mm512_fmadd_pd(
+            coef,
+            q_ij,
             _mm512_add_pd(qd_i, _mm512_loadu_pd(p.qd.as_ptr().add(t))),
-            _mm512_mul_pd(coef, q_ij),
         );
         let curved = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(quad_coef, zero);
         let denominator = _mm512_mask_blend_pd(curved, tau, quad_coef);
-        let gain = negate(_mm512_mul_pd(grad_diff, grad_diff));
-        let obj_diff = _mm512_div_pd(gain, denominator);
-        let take = candidate & _mm512_cmp_pd_mask::<_CMP_LE_OQ>(obj_diff, lanes.value);
-        lanes.take(take, obj_diff, index);
+        let gain = _mm512_mul_pd(grad_diff, grad_diff);
+        let quotient = _mm512_div_pd(gain, denominator);
+        let take = candidate & _mm512_cmp_pd_mask::<_CMP_GE_OQ>(quotient, lanes.value);
+        lanes.take(take, quotient, index);
     };
-    let (mut first, mut second) = (Lanes::new(f64::INFINITY), Lanes::new(f64::INFINITY));
+    let (mut first, mut second) = (Lanes::new(f64::NEG_INFINITY), Lanes::new(f64::NEG_INFINITY));
     let mut maxima = [_mm512_set1_pd(f64::NEG_INFINITY); 2];
     let (mut index, eight) = (index_lanes(0), _mm512_set1_epi64(8));
     let pairs = whole / 16 * 16;
@@ -198,8 +201,8 @@ pub unsafe fn best_partner(
     }
     // Only the value of gmax2 is used, so the order its lanes merge in is free.
     let gmax2 = _mm512_reduce_max_pd(_mm512_max_pd(maxima[0], maxima[1]));
-    let best = first
-        .combine::<false>(&second)
-        .merge::<false>(f64::INFINITY);
-    super::best_partner_from(y, status, g, p, whole, (gmax2, best))
+    let (quotient, index) = first
+        .combine::<true>(&second)
+        .merge::<true>(f64::NEG_INFINITY);
+    super::best_partner_from(y, status, g, p, whole, (gmax2, (-quotient, index)))
 }
