@@ -215,6 +215,29 @@ mod tests {
         }
     }
 
+    /// Eight lanes read glibc's table by gathers on Intel's CPUs and by loads on others:
+    /// both agree with the C library wherever the CPU has AVX-512.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_table_read_by_gathers_or_by_loads_gives_the_c_library_s_bits() {
+        if !available(Path::Avx512) {
+            return;
+        }
+        let mut args = probe_arguments();
+        args.extend(kernel_arguments(11, 1_000_000));
+        let (mut gathered, mut loaded) = (args.clone(), args.clone());
+        // SAFETY: AVX-512F and FMA were detected.
+        unsafe {
+            x86::exp_in_place_avx512_reading::<true>(&mut gathered);
+            x86::exp_in_place_avx512_reading::<false>(&mut loaded);
+        }
+        for (k, x) in args.iter().enumerate() {
+            let exact = x.exp().to_bits();
+            assert_eq!(gathered[k].to_bits(), exact, "gathers, exp({x})");
+            assert_eq!(loaded[k].to_bits(), exact, "loads, exp({x})");
+        }
+    }
+
     /// Scaled, exponentiated and rounded in one pass: the bits of the three steps, on
     /// every length up to three blocks and arguments in and out of the polynomial's
     /// range.
@@ -286,3 +309,4 @@ mod tests {
         }
     }
 }
+
