@@ -84,6 +84,29 @@ unsafe fn block_masks(masks: &[u8], b: usize) -> (__mmask8, __mmask8, __mmask8) 
     (*at, *at.add(1), *at.add(2))
 }
 
+/// Every lane of a block.
+const ALL: __mmask8 = 0xff;
+
+/// The first `count` lanes (fewer than eight).
+fn first_lanes(count: usize) -> __mmask8 {
+    (1 << count) - 1
+}
+
+/// Eight values of `values` from `t`, the lanes outside `within` zero: a masked load
+/// reads no memory in those lanes, so the last block of a scan, past the end of
+/// `values`, takes the same steps as the others.
+///
+/// # Safety
+/// The lanes in `within` must lie in `values`.
+#[target_feature(enable = "avx512f")]
+unsafe fn load(values: &[f64], t: usize, within: __mmask8) -> __m512d {
+    if within == ALL {
+        _mm512_loadu_pd(values.as_ptr().add(t))
+    } else {
+        _mm512_maskz_loadu_pd(within, values.as_ptr().add(t))
+    }
+}
+
 #[target_feature(enable = "avx512f")]
 fn index_lanes(t: usize) -> __m512i {
     let t = t as i64;
@@ -100,14 +123,16 @@ fn negate_where(lanes: __mmask8, x: __m512d) -> __m512d {
 /// The CPU must have AVX-512F, BW, VL and DQ.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
 pub unsafe fn max_violator(y: &[i8], status: &[Bound], g: &[f64], masks: &[u8]) -> Best {
-    let whole = g.len() / 8 * 8;
-    assert!(masks.len() >= 3 * whole / 8);
+    let (len, whole) = (g.len(), g.len() / 8 * 8);
+    assert!(masks.len() >= 3 * len.div_ceil(8));
     // Two sets of lanes taking alternate blocks, so that a block's comparison waits on
     // its set's block before last rather than on the block before.
     let (mut first, mut second) = (Lanes::new(f64::NEG_INFINITY), Lanes::new(f64::NEG_INFINITY));
-    let step = |lanes: &mut Lanes, t: usize, index: __m512i| {
+    // `within`: the block's lanes that hold variables (all but in the last block).
+    let step = |lanes: &mut Lanes, t: usize, index: __m512i, within: __mmask8| {
         let (positive, up, _) = block_masks(masks, t / 8);
-        let grad = _mm512_loadu_pd(g.as_ptr().add(t));
+        let up = up & within;
+        let grad = load(g, t, within);
         // Label +1: -G; label -1: G; over I_up.
         let value = negate_where(positive, grad);
         let take = up & _mm512_cmp_pd_mask::<_CMP_GE_OQ>(value, lanes.value);
@@ -116,18 +141,22 @@ pub unsafe fn max_violator(y: &[i8], status: &[Bound], g: &[f64], masks: &[u8]) 
     let (mut index, eight) = (index_lanes(0), _mm512_set1_epi64(8));
     let pairs = whole / 16 * 16;
     for t in (0..pairs).step_by(16) {
-        step(&mut first, t, index);
+        step(&mut first, t, index, ALL);
         index = _mm512_add_epi64(index, eight);
-        step(&mut second, t + 8, index);
+        step(&mut second, t + 8, index, ALL);
         index = _mm512_add_epi64(index, eight);
     }
     if pairs < whole {
-        step(&mut first, pairs, index);
+        step(&mut first, pairs, index, ALL);
+        index = _mm512_add_epi64(index, eight);
+    }
+    if whole < len {
+        step(&mut second, whole, index, first_lanes(len - whole));
     }
     let best = first
         .combine::<true>(&second)
         .merge::<true>(f64::NEG_INFINITY);
-    super::max_violator_from(y, status, g, whole, best)
+    super::max_violator_from(y, status, g, len, best)
 }
 
 /// # Safety
@@ -140,8 +169,9 @@ pub unsafe fn best_partner(
     p: Partner,
     masks: &[u8],
 ) -> (f64, Best) {
-    let whole = g.len() / 8 * 8;
-    assert!(masks.len() >= 3 * whole / 8);
+    let (len, whole) = (g.len(), g.len() / 8 * 8);
+    assert!(masks.len() >= 3 * len.div_ceil(8));
+    assert!(p.row_i.len() >= len && p.qd.len() >= len);
     let gmax = _mm512_set1_pd(p.gmax);
     let qd_i = _mm512_set1_pd(p.qd_i);
     // ((sign * 2) * y_i) * sign_i, sign being -1 for label +1 and +1 for label -1: the
@@ -156,9 +186,10 @@ pub unsafe fn best_partner(
     // the bit (division rounds the same either sign), and take the largest: one
     // negation per scan instead of one per block.
     // Two sets of lanes (and of gmax2) taking alternate blocks, as in the violator scan.
-    let step = |lanes: &mut Lanes, gmax2: &mut __m512d, t: usize, index: __m512i| {
+    let step = |lanes: &mut Lanes, gmax2: &mut __m512d, t: usize, index: __m512i, within| {
         let (positive, _, low) = block_masks(masks, t / 8);
-        let grad = _mm512_loadu_pd(g.as_ptr().add(t));
+        let low = low & within;
+        let grad = load(g, t, within);
         // Label +1: G; label -1: -G; over I_low.
         let value = negate_where(!positive, grad);
         // The larger over I_low; of two zeros either, as only gmax + gmax2 < eps (eps
@@ -170,14 +201,14 @@ pub unsafe fn best_partner(
         if candidate == 0 {
             return;
         }
-        let row = _mm256_loadu_ps(p.row_i.as_ptr().add(t));
+        let row = if within == ALL {
+            _mm256_loadu_ps(p.row_i.as_ptr().add(t))
+        } else {
+            _mm256_maskz_loadu_ps(within, p.row_i.as_ptr().add(t))
+        };
         let q_ij = _mm512_cvtps_pd(row);
         let coef = _mm512_mask_blend_pd(positive, coef_negative, coef_positive);
-        let quad_coef = _mm512_fmadd_pd(
-            coef,
-            q_ij,
-            _mm512_add_pd(qd_i, _mm512_loadu_pd(p.qd.as_ptr().add(t))),
-        );
+        let quad_coef = _mm512_fmadd_pd(coef, q_ij, _mm512_add_pd(qd_i, load(p.qd, t, within)));
         let curved = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(quad_coef, zero);
         let denominator = _mm512_mask_blend_pd(curved, tau, quad_coef);
         let gain = _mm512_mul_pd(grad_diff, grad_diff);
@@ -191,18 +222,28 @@ pub unsafe fn best_partner(
     let pairs = whole / 16 * 16;
     for t in (0..pairs).step_by(16) {
         let [one, two] = &mut maxima;
-        step(&mut first, one, t, index);
+        step(&mut first, one, t, index, ALL);
         index = _mm512_add_epi64(index, eight);
-        step(&mut second, two, t + 8, index);
+        step(&mut second, two, t + 8, index, ALL);
         index = _mm512_add_epi64(index, eight);
     }
     if pairs < whole {
-        step(&mut first, &mut maxima[0], pairs, index);
+        step(&mut first, &mut maxima[0], pairs, index, ALL);
+        index = _mm512_add_epi64(index, eight);
+    }
+    if whole < len {
+        step(
+            &mut second,
+            &mut maxima[1],
+            whole,
+            index,
+            first_lanes(len - whole),
+        );
     }
     // Only the value of gmax2 is used, so the order its lanes merge in is free.
     let gmax2 = _mm512_reduce_max_pd(_mm512_max_pd(maxima[0], maxima[1]));
     let (quotient, index) = first
         .combine::<true>(&second)
         .merge::<true>(f64::NEG_INFINITY);
-    super::best_partner_from(y, status, g, p, whole, (gmax2, (-quotient, index)))
+    super::best_partner_from(y, status, g, p, len, (gmax2, (-quotient, index)))
 }
