@@ -185,18 +185,20 @@ pub unsafe fn best_partner(
     // The lanes keep `(b * b) / a`, which is the reference's `-(b * b) / a` negated to
     // the bit (division rounds the same either sign), and take the largest: one
     // negation per scan instead of one per block.
-    // Two sets of lanes (and of gmax2) taking alternate blocks, as in the violator scan.
-    let step = |lanes: &mut Lanes, gmax2: &mut __m512d, t: usize, index: __m512i, within| {
+    // Two sets of lanes (and of least values) taking alternate blocks, as in the violator
+    // scan.
+    let step = |lanes: &mut Lanes, least: &mut __m512d, t: usize, index: __m512i, within| {
         let (positive, _, low) = block_masks(masks, t / 8);
         let low = low & within;
         let grad = load(g, t, within);
-        // Label +1: G; label -1: -G; over I_low.
-        let value = negate_where(!positive, grad);
-        // The larger over I_low; of two zeros either, as only gmax + gmax2 < eps (eps
-        // positive) reads it.
-        *gmax2 = _mm512_mask_max_pd(*gmax2, low, value, *gmax2);
+        // The reference's values over I_low (label +1: G; label -1: -G) negated, so
+        // that the violator scan's mask serves as it is: gmax + value is gmax - negated
+        // to the bit, and gmax2, the largest value, is minus the least of these (of two
+        // zeros either, as only gmax + gmax2 < eps, eps positive, reads it).
+        let negated = negate_where(positive, grad);
+        *least = _mm512_mask_min_pd(*least, low, negated, *least);
 
-        let grad_diff = _mm512_add_pd(gmax, value);
+        let grad_diff = _mm512_sub_pd(gmax, negated);
         let candidate = low & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(grad_diff, zero);
         if candidate == 0 {
             return;
@@ -217,31 +219,31 @@ pub unsafe fn best_partner(
         lanes.take(take, quotient, index);
     };
     let (mut first, mut second) = (Lanes::new(f64::NEG_INFINITY), Lanes::new(f64::NEG_INFINITY));
-    let mut maxima = [_mm512_set1_pd(f64::NEG_INFINITY); 2];
+    let mut least = [_mm512_set1_pd(f64::INFINITY); 2];
     let (mut index, eight) = (index_lanes(0), _mm512_set1_epi64(8));
     let pairs = whole / 16 * 16;
     for t in (0..pairs).step_by(16) {
-        let [one, two] = &mut maxima;
+        let [one, two] = &mut least;
         step(&mut first, one, t, index, ALL);
         index = _mm512_add_epi64(index, eight);
         step(&mut second, two, t + 8, index, ALL);
         index = _mm512_add_epi64(index, eight);
     }
     if pairs < whole {
-        step(&mut first, &mut maxima[0], pairs, index, ALL);
+        step(&mut first, &mut least[0], pairs, index, ALL);
         index = _mm512_add_epi64(index, eight);
     }
     if whole < len {
         step(
             &mut second,
-            &mut maxima[1],
+            &mut least[1],
             whole,
             index,
             first_lanes(len - whole),
         );
     }
     // Only the value of gmax2 is used, so the order its lanes merge in is free.
-    let gmax2 = _mm512_reduce_max_pd(_mm512_max_pd(maxima[0], maxima[1]));
+    let gmax2 = -_mm512_reduce_min_pd(_mm512_min_pd(least[0], least[1]));
     let (quotient, index) = first
         .combine::<true>(&second)
         .merge::<true>(f64::NEG_INFINITY);
