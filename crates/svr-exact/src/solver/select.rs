@@ -59,6 +59,8 @@ impl Smo<'_> {
 }
 
 /// The scan over `g`'s variables; `masks` are the solver's `ScanMasks` bytes.
+// Only the eight-lane scans read the masks.
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
 fn max_violator(y: &[i8], status: &[Bound], g: &[f64], masks: &[u8]) -> Best {
     #[cfg(target_arch = "x86_64")]
     {
@@ -92,6 +94,7 @@ fn max_violator_from(y: &[i8], status: &[Bound], g: &[f64], from: usize, best: B
 }
 
 /// `gmax2` and (the least objective change, the last index reaching it).
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
 fn best_partner(y: &[i8], status: &[Bound], g: &[f64], p: Partner, masks: &[u8]) -> (f64, Best) {
     #[cfg(target_arch = "x86_64")]
     {
