@@ -77,7 +77,7 @@ impl Lanes {
 /// The masks of block `b` (variables `8 b..8 b + 8`): label +1, in I_up, in I_low.
 ///
 /// # Safety
-/// `masks` must hold the block (`ScanMasks::bytes` of at least `8 (b + 1)` variables).
+/// `masks` must hold the block's three bytes (`3 b + 3` bytes at least).
 #[target_feature(enable = "avx512f,avx512dq")]
 unsafe fn block_masks(masks: &[u8], b: usize) -> (__mmask8, __mmask8, __mmask8) {
     let at = masks.as_ptr().add(3 * b);
