@@ -171,7 +171,9 @@ pub unsafe fn best_partner(
 ) -> (f64, Best) {
     let (len, whole) = (g.len(), g.len() / 8 * 8);
     assert!(masks.len() >= 3 * len.div_ceil(8));
-    assert!(p.row_i.len() >= len && p.qd.len() >= len);
+    // Without a violator (gmax is -inf) no block holds a candidate, and the column,
+    // then empty, is not read.
+    assert!((p.row_i.len() >= len || p.gmax == f64::NEG_INFINITY) && p.qd.len() >= len);
     let gmax = _mm512_set1_pd(p.gmax);
     let qd_i = _mm512_set1_pd(p.qd_i);
     // ((sign * 2) * y_i) * sign_i, sign being -1 for label +1 and +1 for label -1: the
