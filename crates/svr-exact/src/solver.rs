@@ -13,7 +13,9 @@ mod select;
 mod shrinking;
 
 use super::kernel::KernelRows;
-use gradient::{add_pair_step, add_pair_step_moving_both, move_column, move_two_columns};
+use gradient::{
+    add_pair_step, add_pair_step_moving_both, move_column, move_factor, move_two_columns,
+};
 use masks::ScanMasks;
 
 /// The most kernel-row bytes of a fit that puts off its moves of G_bar. Larger fits
@@ -200,15 +202,8 @@ impl Smo<'_> {
             // Nearly every step of a large fit moves both columns (25,039 of 26,365 in
             // a trial of 10,000 rows): the gradient and both moves of G_bar read each
             // column once.
-            let c = |sign: f32, was_upper: bool| {
-                let c = self.c * f64::from(sign);
-                if was_upper {
-                    -c
-                } else {
-                    c
-                }
-            };
-            let (c_i, c_j) = (c(sign_i, was_upper_i), c(sign_j, was_upper_j));
+            let c_i = move_factor(self.c, sign_i, was_upper_i);
+            let c_j = move_factor(self.c, sign_j, was_upper_j);
             let (g_bar_active, g_bar_rest) = self.g_bar.split_at_mut(active);
             add_pair_step_moving_both(
                 &mut self.g[..active],
@@ -313,7 +308,7 @@ impl Smo<'_> {
     fn move_g_bar(&mut self, k: usize, was_upper: bool) {
         self.q.ensure(k);
         let (sign, row) = self.q.column(k);
-        move_column(&mut self.g_bar, row, sign, self.c, was_upper);
+        move_column(&mut self.g_bar, row, move_factor(self.c, sign, was_upper));
     }
 
     fn calculate_rho(&self) -> f64 {

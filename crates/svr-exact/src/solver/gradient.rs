@@ -19,8 +19,8 @@ widest! {
 
 widest! {
     /// [`add_pair_step`], and G_bar's moves for both columns (`G_bar += c_i Q_i`, then
-    /// `+= c_j Q_j`, each c being `+-C` times the column's sign as [`move_column`] takes
-    /// it), in one pass. Each entry sees the operations of the two loops in their order.
+    /// `+= c_j Q_j`, each c the column's [`move_factor`]), in one pass. Each entry sees
+    /// the operations of the two loops in their order.
     pub(super) fn add_pair_step_moving_both(
         g: &mut [f64],
         g_bar: &mut [f64],
@@ -48,19 +48,24 @@ widest! {
     }
 }
 
+/// The factor of column k in G_bar's move, `G_bar += factor Q_k`: `C` times the column's
+/// sign (C (sign row[k]) is (C sign) row[k] to the bit, the sign being +-1), negated when
+/// k left its upper bound (the reference's `G_bar -= C Q_k`, which adding the negated
+/// product is to the bit).
+pub(super) fn move_factor(c: f64, sign: f32, was_upper: bool) -> f64 {
+    let c = c * f64::from(sign);
+    if was_upper {
+        -c
+    } else {
+        c
+    }
+}
+
 widest! {
-    /// `G_bar -= C Q_k` when k left its upper bound, `G_bar += C Q_k` when it reached it.
-    pub(super) fn move_column(g_bar: &mut [f64], row: &[f32], sign: f32, c: f64, was_upper: bool) {
-        // C (sign row[k]) is (C sign) row[k] to the bit, the sign being +-1.
-        let c = c * f64::from(sign);
-        if was_upper {
-            for (g, q) in g_bar.iter_mut().zip(row) {
-                *g -= c * f64::from(*q);
-            }
-        } else {
-            for (g, q) in g_bar.iter_mut().zip(row) {
-                *g += c * f64::from(*q);
-            }
+    /// `G_bar += factor Q_k`, `factor` being k's [`move_factor`].
+    pub(super) fn move_column(g_bar: &mut [f64], row: &[f32], factor: f64) {
+        for (g, q) in g_bar.iter_mut().zip(row) {
+            *g += factor * f64::from(*q);
         }
     }
 }
@@ -105,18 +110,11 @@ mod tests {
                     (&row_i[..active], sign_i, delta_i),
                     (&row_j[..active], sign_j, delta_j),
                 );
-                move_column(&mut g_bar_seq, &row_i, sign_i, c, was_upper_i);
-                move_column(&mut g_bar_seq, &row_j, sign_j, c, was_upper_j);
+                let c_i = move_factor(c, sign_i, was_upper_i);
+                let c_j = move_factor(c, sign_j, was_upper_j);
+                move_column(&mut g_bar_seq, &row_i, c_i);
+                move_column(&mut g_bar_seq, &row_j, c_j);
 
-                let signed = |sign: f32, was_upper: bool| {
-                    let c = c * f64::from(sign);
-                    if was_upper {
-                        -c
-                    } else {
-                        c
-                    }
-                };
-                let (c_i, c_j) = (signed(sign_i, was_upper_i), signed(sign_j, was_upper_j));
                 let (mut g_one, mut g_bar_one) = (g.clone(), g_bar.clone());
                 let (g_bar_active, g_bar_rest) = g_bar_one.split_at_mut(active);
                 add_pair_step_moving_both(
