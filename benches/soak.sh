@@ -56,7 +56,7 @@ budget=$(sed -n 's/.*threads: at most \([0-9]*\).*/\1/p' "$dir/log" | head -1)
 [ -n "$budget" ] || { echo "soak: the daemon logged no thread budget"; exit 1; }
 
 # After warm-up: least-squares slope of RSS against trials, the largest step between
-# two samples (with the threads before and after it), the extremes.
+# two samples (with the threads 30 s before it and at it), the extremes.
 read -r slope step step_t threads_before threads_after rss_first rss_last max_threads \
     min_fd max_fd floor_first floor_last < <(awk -F, -v w="$warmup" -v mid="$(((warmup + total) / 2))" '
     NR == 1 { next }
@@ -64,9 +64,13 @@ read -r slope step step_t threads_before threads_after rss_first rss_last max_th
     $1 < w { next }
     {
         n++; sx += $5; sy += $2; sxx += $5 * $5; sxy += $5 * $2
+        thr[n] = $3
         if (n == 1) first = $2
-        else if ($2 - prev > step) { step = $2 - prev; at = $1; tb = pt; ta = $3 }
-        prev = $2; pt = $3; last = $2
+        # A new thread fills its heap as it takes work, so its step in RSS can come a
+        # sample or two after the thread: the step is set against the threads 30 s
+        # before it.
+        else if ($2 - prev > step) { step = $2 - prev; at = $1; tb = thr[n > 3 ? n - 3 : 1]; ta = $3 }
+        prev = $2; last = $2
         if (minfd == "" || $4 < minfd) minfd = $4
         if ($4 > maxfd) maxfd = $4
         # The floor of each half: descriptors open when no write is in flight.
@@ -82,8 +86,8 @@ echo "soak: $trials trials in $total s, $skipped ticks skipped, $failed failed"
 echo "soak: after warm-up RSS $rss_first -> $rss_last KiB, slope $slope KiB per 1,000 trials" \
     "(a year at one trial a minute: $year_mib MiB)"
 if ((step > 0)); then
-    with=$([ "$threads_after" -gt "$threads_before" ] && echo "with a new thread ($threads_before -> $threads_after)" ||
-        echo "with no new thread ($threads_after)")
+    with=$([ "$threads_after" -gt "$threads_before" ] && echo "with a new thread in the 30 s before it ($threads_before -> $threads_after)" ||
+        echo "with no new thread in the 30 s before it ($threads_after)")
     echo "soak: largest step +$step KiB at $step_t s, $with"
 fi
 echo "soak: threads at most $max_threads (budget $budget); descriptors $min_fd..$max_fd, their floor" \
