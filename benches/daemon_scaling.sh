@@ -2,9 +2,11 @@
 # Parallel efficiency of `svr-etl run`: one run of TRIALS trials (default 1024) with
 # the daemon pinned to 1, 2, 4, ... of the machine's cores (taskset), writing to a
 # local sink on tmpfs so the disk does not decide. Each core count runs ROUNDS times
-# (default 5), the counts taking turns, so that a slow spell on a shared machine falls
-# on all of them. Reports every run's time, the median, the efficiency of the medians
-# T(1) / (k T(k)), the daemon's CPU seconds and its largest peak resident memory.
+# (default 9), the counts taking turns, so that a slow spell on a shared machine falls
+# on all of them; with 5 rounds one binary's efficiency on 2 cores spread over 5 points
+# from one invocation to the next. Reports every run's time, the median, the efficiency
+# of the medians T(1) / (k T(k)), the daemon's CPU seconds and its largest peak resident
+# memory.
 #
 # The peer, in the same rounds: k daemons at once, each pinned to a core of its own and
 # running TRIALS / k trials, which share nothing but the machine. Their efficiency (the
@@ -16,7 +18,7 @@
 set -euo pipefail
 bin=${SVR_ETL_BIN:-target/release/svr-etl}
 trials=${1:-1024}
-rounds=${2:-5}
+rounds=${2:-9}
 cores=$(nproc)
 dir=$(mktemp -d -p /dev/shm)
 trap 'rm -rf "$dir"' EXIT
