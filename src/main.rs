@@ -19,7 +19,7 @@ use svr_etl::error::{error_chain, EX_USAGE};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    return_freed_pages();
+    set_purge_delay();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -55,11 +55,10 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// before the delay ends; those left free go back at the next allocation after it.
 const PURGE_DELAY_MS: std::ffi::c_long = 10;
 
-/// Sets how soon freed pages go back ([`PURGE_DELAY_MS`]). With mimalloc's arenas
-/// committed as used (`.cargo/config.toml`) as well, a 2-core daemon's 1,024 trials
-/// peaked at about 40 MiB (33.4 with pages returned at once), against 28.2-29.2 under
-/// glibc's allocator.
-fn return_freed_pages() {
+/// Sets how soon freed pages go back ([`PURGE_DELAY_MS`]); the arenas' memory is
+/// committed as used (`.cargo/config.toml`). glibc's allocator peaked at 28.2-29.2 MiB
+/// on the same 2-core runs.
+fn set_purge_delay() {
     // SAFETY: sets an allocator option, first thing in main.
     unsafe {
         libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS);
