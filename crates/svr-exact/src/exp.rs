@@ -72,6 +72,30 @@ fn exp_scaled_f32_on(path: Path, d: &[f64], factor: f64, out: &mut [f32]) {
     }
 }
 
+/// `out[j] = exp(factor * ((sq_x + squares[j]) - 2 x.x_j))` as f32 for the rows of
+/// `blocks` (eight rows each, feature by feature; `out` may end inside the last), each
+/// dot product a chain of fused multiply-adds in feature order, in one pass, where the
+/// CPU has AVX-512; false, with nothing written, elsewhere.
+pub(crate) fn kernel_row_in_one_pass(
+    out: &mut [f32],
+    x: &[f64],
+    blocks: &[f64],
+    squares: &[f64],
+    sq_x: f64,
+    factor: f64,
+) -> bool {
+    match path() {
+        // SAFETY: `path` picks AVX-512 only where the CPU has it; the lengths are checked
+        // inside.
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx512 => {
+            unsafe { x86::kernel_row_avx512(out, x, blocks, squares, sq_x, factor) };
+            true
+        }
+        _ => false,
+    }
+}
+
 fn exp_scaled_f32_scalar(d: &[f64], factor: f64, out: &mut [f32]) {
     for (out, d) in out.iter_mut().zip(d) {
         *out = exp(factor * d) as f32;

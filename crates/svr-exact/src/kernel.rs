@@ -56,7 +56,6 @@ pub struct KernelRows<'d> {
     swaps: Vec<(usize, usize)>,
     applied: Vec<usize>,
     clock: u64,
-    scratch: Vec<f64>,
     sign: Vec<f32>,
     /// The training row of each variable: a permutation of `k mod n`, so every entry is
     /// below n.
@@ -100,7 +99,6 @@ impl<'d> KernelRows<'d> {
             swaps: Vec::new(),
             applied: Vec::new(),
             clock: 0,
-            scratch: Vec::new(),
             sign: (0..2 * n).map(|k| if k < n { 1.0 } else { -1.0 }).collect(),
             index: (0..2 * n).map(|k| row_number(k % n)).collect(),
             column_of,
@@ -165,20 +163,13 @@ impl<'d> KernelRows<'d> {
                     shared.full,
                     shared.rows[real],
                     self.gamma,
-                    &mut self.scratch,
                     &mut self.computed,
                 );
                 &self.computed
             }
             (None, None) => {
                 self.computed.resize(self.dist.n_train(), 0.0);
-                kernel_row(
-                    self.dist,
-                    real,
-                    self.gamma,
-                    &mut self.scratch,
-                    &mut self.computed,
-                );
+                kernel_row(self.dist, real, self.gamma, &mut self.computed);
                 &self.computed
             }
         };
@@ -282,14 +273,7 @@ fn runs(rows: &[usize]) -> Vec<Range<usize>> {
     runs
 }
 
-/// Row `i` of the kernel of `dist`'s training rows at `gamma`, as f32, into `out`
-/// (`scratch` holds the distances on the way when they are not kept).
-pub(super) fn kernel_row(
-    dist: &Distances,
-    i: usize,
-    gamma: f64,
-    scratch: &mut Vec<f64>,
-    out: &mut [f32],
-) {
-    super::exp::exp_scaled_f32(dist.train_row(i, scratch), -gamma, out);
+/// Row `i` of the kernel of `dist`'s training rows at `gamma`, as f32, into `out`.
+pub(super) fn kernel_row(dist: &Distances, i: usize, gamma: f64, out: &mut [f32]) {
+    dist.kernel_row(i, 0, -gamma, out);
 }

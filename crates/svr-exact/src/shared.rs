@@ -136,10 +136,8 @@ impl SharedKernel {
         // Every entry is written below (those from the diagonal on, then the rest), so
         // kept storage needs no clearing.
         let mut all = storage(n * n);
-        let mut scratch = Vec::new();
         for (i, row) in all.chunks_exact_mut(n.max(1)).enumerate().take(n) {
-            let distances = &full.train_row(i, &mut scratch)[i..];
-            super::exp::exp_scaled_f32(distances, -self.gamma, &mut row[i..]);
+            full.kernel_row(i, i, -self.gamma, &mut row[i..]);
         }
         for top in (0..n).step_by(TILE) {
             for left in (0..=top).step_by(TILE) {

@@ -122,12 +122,38 @@ const ZERO_BELOW: f64 = -104.0;
 #[target_feature(enable = "avx512f,fma")]
 pub unsafe fn exp_scaled_f32_avx512(d: &[f64], factor: f64, out: &mut [f32]) {
     let whole = d.len() / 8 * 8;
-    let factor_v = _mm512_set1_pd(factor);
-    let low = _mm512_loadu_pd(POW2_SIXTEENTHS.as_ptr().cast());
-    let high = _mm512_loadu_pd(POW2_SIXTEENTHS.as_ptr().add(8).cast());
+    let consts = ScaledF32::new(factor);
     for k in (0..whole).step_by(8) {
-        let x = _mm512_mul_pd(factor_v, _mm512_loadu_pd(d.as_ptr().add(k)));
-        let y = exp8_approx(_mm512_max_pd(x, _mm512_set1_pd(FLOOR)), low, high);
+        let rounded = consts.exp8(_mm512_loadu_pd(d.as_ptr().add(k)));
+        _mm256_storeu_ps(out.as_mut_ptr().add(k), rounded);
+    }
+    super::exp_scaled_f32_scalar(&d[whole..], factor, &mut out[whole..]);
+}
+
+/// What [`exp_scaled_f32_avx512`] keeps in registers.
+#[derive(Clone, Copy)]
+struct ScaledF32 {
+    factor: __m512d,
+    low: __m512d,
+    high: __m512d,
+}
+
+impl ScaledF32 {
+    #[target_feature(enable = "avx512f,fma")]
+    unsafe fn new(factor: f64) -> ScaledF32 {
+        ScaledF32 {
+            factor: _mm512_set1_pd(factor),
+            low: _mm512_loadu_pd(POW2_SIXTEENTHS.as_ptr().cast()),
+            high: _mm512_loadu_pd(POW2_SIXTEENTHS.as_ptr().add(8).cast()),
+        }
+    }
+
+    /// `exp(factor * d)` rounded to f32 on eight lanes.
+    #[inline]
+    #[target_feature(enable = "avx512f,fma")]
+    unsafe fn exp8(self, d: __m512d) -> __m256 {
+        let x = _mm512_mul_pd(self.factor, d);
+        let y = exp8_approx(_mm512_max_pd(x, _mm512_set1_pd(FLOOR)), self.low, self.high);
         let below_f32 = _mm512_and_si512(
             _mm512_add_epi64(
                 _mm512_castpd_si512(y),
@@ -139,22 +165,96 @@ pub unsafe fn exp_scaled_f32_avx512(d: &[f64], factor: f64, out: &mut [f32]) {
         let subnormal = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(x, _mm512_set1_pd(LEAST_NORMAL))
             & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(x, _mm512_set1_pd(ZERO_BELOW));
         let other = _mm512_cmp_pd_mask::<_CMP_NLE_UQ>(x, _mm512_set1_pd(CEILING));
-        let rounded = if (near_halfway | subnormal | other) == 0 {
+        if (near_halfway | subnormal | other) == 0 {
             _mm512_cvtpd_ps(y)
         } else {
-            let (mut y, outside) = exp8::<false>(x);
-            if outside != 0 {
-                let (mut values, mut args) = ([0.0; 8], [0.0; 8]);
-                _mm512_storeu_pd(values.as_mut_ptr(), y);
-                _mm512_storeu_pd(args.as_mut_ptr(), x);
-                redo_outside(&mut values, &args, outside as u32);
-                y = _mm512_loadu_pd(values.as_ptr());
-            }
-            _mm512_cvtpd_ps(y)
-        };
-        _mm256_storeu_ps(out.as_mut_ptr().add(k), rounded);
+            exact8_f32(x)
+        }
     }
-    super::exp_scaled_f32_scalar(&d[whole..], factor, &mut out[whole..]);
+}
+
+/// `exp(x)` rounded to f32 on eight lanes as the C library computes it: the rare
+/// blocks [`ScaledF32::exp8`] cannot round from its approximation.
+#[cold]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn exact8_f32(x: __m512d) -> __m256 {
+    let (mut y, outside) = exp8::<false>(x);
+    if outside != 0 {
+        let (mut values, mut args) = ([0.0; 8], [0.0; 8]);
+        _mm512_storeu_pd(values.as_mut_ptr(), y);
+        _mm512_storeu_pd(args.as_mut_ptr(), x);
+        redo_outside(&mut values, &args, outside as u32);
+        y = _mm512_loadu_pd(values.as_ptr());
+    }
+    _mm512_cvtpd_ps(y)
+}
+
+/// A kernel row computed in one pass, `out[j] = exp(factor * d_j)` as f32 with `d_j =
+/// (sq_x + squares[j]) - 2 x.x_j` for the rows of `blocks` (eight rows each, feature by
+/// feature), the same bits as expanding the distances and then taking
+/// [`exp_scaled_f32_avx512`] of them: each group of 32 goes through `exp` as soon as its
+/// dot products are done, so that the dot products' reads from the second-level cache
+/// overlap the arithmetic of `exp`. `out` may end inside the last block, whose padding
+/// rows are computed and not stored.
+///
+/// # Safety
+/// The CPU must have AVX-512F and FMA; `blocks` must hold `x.len()` features of
+/// `squares.len()` rows, a whole number of blocks covering `out`.
+#[target_feature(enable = "avx512f,fma")]
+pub unsafe fn kernel_row_avx512(
+    out: &mut [f32],
+    x: &[f64],
+    blocks: &[f64],
+    squares: &[f64],
+    sq_x: f64,
+    factor: f64,
+) {
+    let dim = x.len();
+    assert!(squares.len().is_multiple_of(8) && out.len() <= squares.len());
+    assert!(squares.len() - out.len() < 8 && blocks.len() == squares.len() * dim);
+    let consts = ScaledF32::new(factor);
+    let sq_x = _mm512_set1_pd(sq_x);
+    // The squared distance from its dot product, as the reference expands it.
+    let expand = |j: usize, dot: __m512d| {
+        let sum = _mm512_add_pd(sq_x, _mm512_loadu_pd(squares.as_ptr().add(j)));
+        _mm512_sub_pd(sum, _mm512_add_pd(dot, dot))
+    };
+    let len = out.len();
+    let mut store = |j: usize, value: __m256| {
+        if j + 8 <= len {
+            _mm256_storeu_ps(out.as_mut_ptr().add(j), value);
+        } else {
+            let mut last = [0.0f32; 8];
+            _mm256_storeu_ps(last.as_mut_ptr(), value);
+            out[j..].copy_from_slice(&last[..len - j]);
+        }
+    };
+    let rows = squares.len();
+    let mut j = 0;
+    while j + 32 <= rows {
+        let group = blocks.as_ptr().add(j * dim);
+        let mut acc = [_mm512_setzero_pd(); 4];
+        for (k, x_k) in x.iter().enumerate() {
+            let x_k = _mm512_set1_pd(*x_k);
+            for (c, acc) in acc.iter_mut().enumerate() {
+                let column = _mm512_loadu_pd(group.add((c * dim + k) * 8));
+                *acc = _mm512_fmadd_pd(x_k, column, *acc);
+            }
+        }
+        for (c, acc) in acc.into_iter().enumerate() {
+            store(j + 8 * c, consts.exp8(expand(j + 8 * c, acc)));
+        }
+        j += 32;
+    }
+    while j < rows {
+        let block = blocks.as_ptr().add(j * dim);
+        let mut acc = _mm512_setzero_pd();
+        for (k, x_k) in x.iter().enumerate() {
+            acc = _mm512_fmadd_pd(_mm512_set1_pd(*x_k), _mm512_loadu_pd(block.add(k * 8)), acc);
+        }
+        store(j, consts.exp8(expand(j, acc)));
+        j += 8;
+    }
 }
 
 /// `exp(x)` within 2^-42 on eight lanes, `FLOOR <= x <= CEILING`, with no memory

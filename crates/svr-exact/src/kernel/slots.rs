@@ -109,7 +109,7 @@ mod tests {
         assert!((0..50).all(|i| rows.slot[i].is_some()));
         let (sign, column) = rows.column(7);
         let mut expected = vec![0.0; n];
-        kernel_row(&dist, 7, 0.5, &mut Vec::new(), &mut expected);
+        kernel_row(&dist, 7, 0.5, &mut expected);
         assert_eq!(sign, 1.0);
         assert_eq!(&column[..n], &expected[..]);
     }
