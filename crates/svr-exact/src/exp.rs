@@ -96,6 +96,30 @@ pub(crate) fn kernel_row_in_one_pass(
     }
 }
 
+/// `sums[b] += coef[s] * exp(factor * sum_k (x_bk - t_sk)^2)` for a block of eight
+/// rows (`rows_t`, feature-major) and the support vectors (`support`, row-major) in
+/// order, in one pass, where the CPU has AVX-512; false, with nothing changed,
+/// elsewhere.
+pub(crate) fn predict_block_in_one_pass(
+    sums: &mut [f64; 8],
+    rows_t: &[f64],
+    support: &[f64],
+    coef: &[f64],
+    dim: usize,
+    factor: f64,
+) -> bool {
+    match path() {
+        // SAFETY: `path` picks AVX-512 only where the CPU has it; the lengths are checked
+        // inside.
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx512 => {
+            unsafe { x86::predict_block_avx512(sums, rows_t, support, coef, dim, factor) };
+            true
+        }
+        _ => false,
+    }
+}
+
 fn exp_scaled_f32_scalar(d: &[f64], factor: f64, out: &mut [f32]) {
     for (out, d) in out.iter_mut().zip(d) {
         *out = exp(factor * d) as f32;

@@ -180,11 +180,7 @@ impl ScaledF32 {
 unsafe fn exact8_f32(x: __m512d) -> __m256 {
     let (mut y, outside) = exp8::<false>(x);
     if outside != 0 {
-        let (mut values, mut args) = ([0.0; 8], [0.0; 8]);
-        _mm512_storeu_pd(values.as_mut_ptr(), y);
-        _mm512_storeu_pd(args.as_mut_ptr(), x);
-        redo_outside(&mut values, &args, outside as u32);
-        y = _mm512_loadu_pd(values.as_ptr());
+        y = redo_outside8(x, y, outside);
     }
     _mm512_cvtpd_ps(y)
 }
@@ -255,6 +251,74 @@ pub unsafe fn kernel_row_avx512(
         store(j, consts.exp8(expand(j, acc)));
         j += 8;
     }
+}
+
+/// A block of eight predictions in one pass: `sums[b] += coef[s] * exp(factor *
+/// sum_k (x_bk - t_sk)^2)` over the support vectors s in order (`support` row-major,
+/// `rows_t` feature-major: entry `k * 8 + b`), each sum of squares a chain of fused
+/// multiply-adds in feature order and `exp` the C library's, the same bits as
+/// computing every distance, then every `exp`, then the sums. Each support vector's
+/// eight values are summed as soon as they are computed, rather than written out for
+/// the next pass to read.
+///
+/// # Safety
+/// The CPU must have AVX-512F and FMA; `rows_t` must hold `8 * dim` values and
+/// `support` `dim` for each of `coef`'s entries.
+#[target_feature(enable = "avx512f,fma")]
+pub unsafe fn predict_block_avx512(
+    sums: &mut [f64; 8],
+    rows_t: &[f64],
+    support: &[f64],
+    coef: &[f64],
+    dim: usize,
+    factor: f64,
+) {
+    if table_by_gathers() {
+        predict_block_avx512_reading::<true>(sums, rows_t, support, coef, dim, factor);
+    } else {
+        predict_block_avx512_reading::<false>(sums, rows_t, support, coef, dim, factor);
+    }
+}
+
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn predict_block_avx512_reading<const GATHER: bool>(
+    sums: &mut [f64; 8],
+    rows_t: &[f64],
+    support: &[f64],
+    coef: &[f64],
+    dim: usize,
+    factor: f64,
+) {
+    assert!(rows_t.len() == 8 * dim && support.len() == coef.len() * dim);
+    let factor = _mm512_set1_pd(factor);
+    let mut total = _mm512_loadu_pd(sums.as_ptr());
+    for (s, coef) in coef.iter().enumerate() {
+        let t = support.as_ptr().add(s * dim);
+        let mut acc = _mm512_setzero_pd();
+        for k in 0..dim {
+            let x = _mm512_loadu_pd(rows_t.as_ptr().add(k * 8));
+            let d = _mm512_sub_pd(x, _mm512_set1_pd(*t.add(k)));
+            acc = _mm512_fmadd_pd(d, d, acc);
+        }
+        let x = _mm512_mul_pd(factor, acc);
+        let (mut y, outside) = exp8::<GATHER>(x);
+        if outside != 0 {
+            y = redo_outside8(x, y, outside);
+        }
+        total = _mm512_add_pd(total, _mm512_mul_pd(_mm512_set1_pd(*coef), y));
+    }
+    _mm512_storeu_pd(sums.as_mut_ptr(), total);
+}
+
+/// `y` with the lanes set in `outside` replaced by the C library's `exp` of `x`'s.
+#[cold]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn redo_outside8(x: __m512d, y: __m512d, outside: u8) -> __m512d {
+    let (mut values, mut args) = ([0.0; 8], [0.0; 8]);
+    _mm512_storeu_pd(values.as_mut_ptr(), y);
+    _mm512_storeu_pd(args.as_mut_ptr(), x);
+    redo_outside(&mut values, &args, outside as u32);
+    _mm512_loadu_pd(values.as_ptr())
 }
 
 /// `exp(x)` within 2^-42 on eight lanes, `FLOOR <= x <= CEILING`, with no memory
