@@ -184,6 +184,11 @@ impl Distances {
         out.truncate(n);
     }
 
+    /// The training rows' features, row after row.
+    pub(super) fn train_matrix(&self) -> &[f64] {
+        self.train_x.as_slice().expect("standard layout")
+    }
+
     /// The features of training row `t`.
     pub fn train_features(&self, t: usize) -> &[f64] {
         self.train_x.row(t).to_slice().expect("standard layout")
@@ -262,7 +267,7 @@ widest! {
     /// `out[s * 8 + b] = factor * sum_k (x_bk - t_sk)^2` for eight rows (`rows_t`,
     /// feature-major: entry `k * 8 + b`) and the rows `t` of `targets` (row-major,
     /// `dim` features each), each sum a chain of fused multiply-adds in feature order.
-    pub(super) fn scaled_square_distances_8(
+    pub(crate) fn scaled_square_distances_8(
         out: &mut [f64],
         rows_t: &[f64],
         targets: &[f64],

@@ -10,58 +10,74 @@
 //! fused multiply-add, and the squares' sum commutes). So only the entries on and above
 //! the diagonal are exponentiated; those below are copied across it. Every fit of a
 //! trial asks for nearly every row, so the whole kernel is computed at once.
+//!
+//! The fits' predictions share a kernel of their own, computed another way (see
+//! [`SharedKernel::predictions`]).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use super::distances::Distances;
+use super::SvrModel;
 
 /// Storage of kernels no longer used, kept for the next trial's, up to this many bytes
-/// in all. A kernel of a few hundred KiB allocated afresh each trial came from new
-/// pages, about 45 page faults a trial, which on two cores cost more than a tenth of
-/// the daemon's time.
+/// in all for each kind (training kernels, prediction kernels). A kernel of a few
+/// hundred KiB allocated afresh each trial came from new pages, about 45 page faults a
+/// trial, which on two cores cost more than a tenth of the daemon's time.
 const SPARE_KERNEL_BYTES: usize = 32 << 20;
 
-/// Kept storage, all of one length (the last kernel's), and its bytes.
-static SPARE_KERNELS: Mutex<Vec<Box<[f32]>>> = Mutex::new(Vec::new());
-static SPARE_KERNEL_HELD: AtomicUsize = AtomicUsize::new(0);
+/// Kept storage of one kind, all of one length (the last kernel's), and its bytes.
+struct Spare<T> {
+    kept: Mutex<Vec<Box<[T]>>>,
+    held: AtomicUsize,
+}
 
-/// Storage for a kernel of `len` entries: kept storage, else new.
-fn storage(len: usize) -> Box<[f32]> {
-    let kept = SPARE_KERNELS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .pop_if(|s| s.len() == len);
-    match kept {
-        Some(kept) => {
-            SPARE_KERNEL_HELD.fetch_sub(bytes(&kept), Ordering::Relaxed);
-            kept
+static SPARE_KERNELS: Spare<f32> = Spare::new();
+static SPARE_PREDICTIONS: Spare<f64> = Spare::new();
+
+impl<T: Copy + Default> Spare<T> {
+    const fn new() -> Spare<T> {
+        Spare {
+            kept: Mutex::new(Vec::new()),
+            held: AtomicUsize::new(0),
         }
-        None => vec![0.0; len].into(),
     }
-}
 
-/// Keeps `storage` for a later kernel, unless the kept storage is full; storage of
-/// another length (an earlier data set's) is let go.
-fn keep(storage: Box<[f32]>) {
-    let mut spare = SPARE_KERNELS.lock().unwrap_or_else(PoisonError::into_inner);
-    if spare.first().is_some_and(|s| s.len() != storage.len()) {
-        let held: usize = spare.drain(..).map(|s| bytes(&s)).sum();
-        SPARE_KERNEL_HELD.fetch_sub(held, Ordering::Relaxed);
+    /// Storage for a kernel of `len` entries: kept storage, else new.
+    fn take(&self, len: usize) -> Box<[T]> {
+        let kept = self
+            .kept
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop_if(|s| s.len() == len);
+        match kept {
+            Some(kept) => {
+                self.held.fetch_sub(size_of_val(&*kept), Ordering::Relaxed);
+                kept
+            }
+            None => vec![T::default(); len].into(),
+        }
     }
-    if SPARE_KERNEL_HELD.load(Ordering::Relaxed) + bytes(&storage) <= SPARE_KERNEL_BYTES {
-        SPARE_KERNEL_HELD.fetch_add(bytes(&storage), Ordering::Relaxed);
-        spare.push(storage);
-    }
-}
 
-fn bytes(storage: &[f32]) -> usize {
-    std::mem::size_of_val(storage)
+    /// Keeps `storage` for a later kernel, unless the kept storage is full; storage of
+    /// another length (an earlier data set's) is let go.
+    fn keep(&self, storage: Box<[T]>) {
+        let mut spare = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        if spare.first().is_some_and(|s| s.len() != storage.len()) {
+            let held: usize = spare.drain(..).map(|s| size_of_val(&*s)).sum();
+            self.held.fetch_sub(held, Ordering::Relaxed);
+        }
+        let bytes = size_of_val(&*storage);
+        if self.held.load(Ordering::Relaxed) + bytes <= SPARE_KERNEL_BYTES {
+            self.held.fetch_add(bytes, Ordering::Relaxed);
+            spare.push(storage);
+        }
+    }
 }
 
 /// The kernels' storage kept between trials, in bytes.
 pub fn spare_kernel_bytes() -> usize {
-    SPARE_KERNEL_HELD.load(Ordering::Relaxed)
+    SPARE_KERNELS.held.load(Ordering::Relaxed) + SPARE_PREDICTIONS.held.load(Ordering::Relaxed)
 }
 
 /// The kernel over the whole training set, as the solver keeps it (f32), computed
@@ -75,6 +91,10 @@ pub struct SharedKernel {
     all: OnceLock<Box<[f32]>>,
     /// Whether a fit has begun computing it.
     started: AtomicBool,
+    /// The trial's prediction kernel (see [`SharedKernel::predictions`]), and whether a
+    /// fit has begun computing it.
+    predictions: OnceLock<Box<[f64]>>,
+    predicting: AtomicBool,
 }
 
 /// What a fit shares: the trial's kernel, the distances it is computed from, and the
@@ -98,6 +118,8 @@ impl SharedKernel {
             n: full.n_train(),
             all: OnceLock::new(),
             started: AtomicBool::new(false),
+            predictions: OnceLock::new(),
+            predicting: AtomicBool::new(false),
         }
     }
 
@@ -135,7 +157,7 @@ impl SharedKernel {
         let n = self.n;
         // Every entry is written below (those from the diagonal on, then the rest), so
         // kept storage needs no clearing.
-        let mut all = storage(n * n);
+        let mut all = SPARE_KERNELS.take(n * n);
         for (i, row) in all.chunks_exact_mut(n.max(1)).enumerate().take(n) {
             full.kernel_row(i, i, -self.gamma, &mut row[i..]);
         }
@@ -152,10 +174,160 @@ impl SharedKernel {
     }
 }
 
+/// The largest prediction kernel kept for a trial, in bytes, the bound the training
+/// rows' distances have (about 1,400 training rows); beyond it each fit computes the
+/// values its predictions need (at 10,000 rows the kernel would be 1 GB).
+const MAX_PREDICTION_KERNEL: usize = 16 << 20;
+
+impl SharedKernel {
+    /// The trial's prediction kernel, computed here if no fit has begun to; `None`
+    /// while another fit computes it, or when it is larger than
+    /// [`MAX_PREDICTION_KERNEL`]. `others` are the rows of `full`'s predicted rows that
+    /// it does not train on, the same for every fit of the trial.
+    ///
+    /// The reference computes a prediction's kernel from the sum of squared
+    /// differences, `exp(-gamma sum_k (x_k - t_k)^2)`, not from the expanded distance
+    /// of the training kernel, and each fit of a trial computes it for its predicted
+    /// rows and support vectors. Those values depend on the two rows and gamma alone,
+    /// so one matrix over the trial's rows (its training rows, then `others`) and its
+    /// training rows serves the final fit and every fold. It is symmetric to the bit
+    /// over the training rows (`(t_k - x_k)^2` is `(x_k - t_k)^2`), so only its
+    /// blocks on and below the diagonal go through `exp`, the others copied across.
+    ///
+    /// Laid out for the sums: eight rows at a time (the training rows in blocks of
+    /// eight, then `others` in blocks of eight), each block every training row's
+    /// column of eight values, so entry `((b * n) + s) * 8 + l` is row `8 b + l` of
+    /// the layout against training row s.
+    fn predictions(&self, full: &Distances, others: &[usize]) -> Option<&[f64]> {
+        if let Some(all) = self.predictions.get() {
+            return Some(all);
+        }
+        if 8 * prediction_rows(self.n, others.len()) * self.n > MAX_PREDICTION_KERNEL
+            || self.predicting.swap(true, Ordering::Relaxed)
+        {
+            return None;
+        }
+        Some(
+            self.predictions
+                .get_or_init(|| self.compute_predictions(full, others)),
+        )
+    }
+
+    fn compute_predictions(&self, full: &Distances, others: &[usize]) -> Box<[f64]> {
+        let (n, dim) = (self.n, full.dim());
+        let train_blocks = n.div_ceil(8);
+        let rows = prediction_rows(n, others.len());
+        // Every entry is written below (each block's columns up to its own, then those
+        // beyond copied from later blocks), so kept storage needs no clearing.
+        let mut all = SPARE_PREDICTIONS.take(rows * n);
+        let mut rows_t = vec![0.0; dim * 8];
+        for b in 0..rows / 8 {
+            // The block's rows, feature by feature; lanes past the last repeat its first.
+            for l in 0..8 {
+                let x =
+                    match prediction_row(n, others, 8 * b + l).or(prediction_row(n, others, 8 * b))
+                    {
+                        Some(Ok(t)) => full.train_features(t),
+                        Some(Err(r)) => full.row_features(r),
+                        None => unreachable!("every block has a first row"),
+                    };
+                for (k, x_k) in x.iter().enumerate() {
+                    rows_t[k * 8 + l] = *x_k;
+                }
+            }
+            let columns = if b < train_blocks {
+                (8 * b + 8).min(n)
+            } else {
+                n
+            };
+            let block = &mut all[b * n * 8..(b * n + columns) * 8];
+            let targets = &full.train_matrix()[..columns * dim];
+            super::distances::scaled_square_distances_8(block, &rows_t, targets, dim, -self.gamma);
+            super::exp::exp_in_place(block);
+            if b < train_blocks {
+                // Rows 8 b.. against the training rows of each earlier block are those
+                // rows against the block's rows.
+                for earlier in 0..b {
+                    for l in 0..8.min(n - 8 * b) {
+                        let r = 8 * b + l;
+                        for t in 0..8 {
+                            all[(earlier * n + r) * 8 + t] = all[(b * n + 8 * earlier + t) * 8 + l];
+                        }
+                    }
+                }
+            }
+        }
+        all
+    }
+}
+
+/// Rows of a prediction kernel over `n` training rows and `others` more: each part in
+/// whole blocks of eight.
+fn prediction_rows(n: usize, others: usize) -> usize {
+    8 * (n.div_ceil(8) + others.div_ceil(8))
+}
+
+/// What row `row` of the prediction kernel's layout is: training row t (`Ok(t)`), row r
+/// of the predicted rows (`Err(r)`), or padding (`None`).
+fn prediction_row(n: usize, others: &[usize], row: usize) -> Option<Result<usize, usize>> {
+    let train_rows = 8 * n.div_ceil(8);
+    if row < n {
+        Some(Ok(row))
+    } else if row < train_rows {
+        None
+    } else {
+        others.get(row - train_rows).map(|r| Err(*r))
+    }
+}
+
+impl Shared<'_> {
+    /// Predictions of `model` (fitted on this fit's training rows) for the trial's rows
+    /// `rows` (below n a training row of the whole set, else the predicted row
+    /// `others[row - n]`), read from the trial's prediction kernel; `None` while another
+    /// fit computes it, or where it is not kept. Each sum runs over the support vectors
+    /// in order, as [`SvrModel::predict`] sums, to the same bits.
+    pub fn predict(&self, model: &SvrModel, others: &[usize], rows: &[usize]) -> Option<Vec<f64>> {
+        let n = self.full.n_train();
+        assert!(self.kernel.gamma == model.gamma && self.kernel.n == n);
+        assert_eq!(n + others.len(), self.full.n_rows());
+        let kernel = self.kernel.predictions(self.full, others)?;
+        let train_rows = 8 * n.div_ceil(8);
+        let slot = |row: usize| if row < n { row } else { train_rows + row - n };
+        let columns: Vec<usize> = model.support.iter().map(|s| self.rows[*s]).collect();
+        let mut sums = vec![0.0; kernel.len() / n.max(1)];
+        let mut done = vec![false; sums.len() / 8];
+        for &row in rows {
+            let b = slot(row) / 8;
+            if !std::mem::replace(&mut done[b], true) {
+                let block = &kernel[b * n * 8..(b + 1) * n * 8];
+                let sums: &mut [f64; 8] = (&mut sums[b * 8..b * 8 + 8]).try_into().unwrap();
+                sum_columns(sums, &model.dual_coef, &columns, block);
+            }
+        }
+        let rho = -model.intercept;
+        Some(rows.iter().map(|row| sums[slot(*row)] - rho).collect())
+    }
+}
+
+super::wide::widest! {
+    /// `sums[l] += coef[s] * block[columns[s] * 8 + l]`, over s in order.
+    fn sum_columns(sums: &mut [f64; 8], coef: &[f64], columns: &[usize], block: &[f64]) {
+        for (coef, column) in coef.iter().zip(columns) {
+            let k = &block[column * 8..column * 8 + 8];
+            for (sum, k) in sums.iter_mut().zip(k) {
+                *sum += coef * k;
+            }
+        }
+    }
+}
+
 impl Drop for SharedKernel {
     fn drop(&mut self) {
         if let Some(all) = self.all.take() {
-            keep(all);
+            SPARE_KERNELS.keep(all);
+        }
+        if let Some(all) = self.predictions.take() {
+            SPARE_PREDICTIONS.keep(all);
         }
     }
 }
@@ -203,6 +375,103 @@ mod tests {
             .unwrap()
             .fit_sharing(&own, &targets, shared, &mut stop)
             .expect("the fit converges")
+    }
+
+    /// A trial as the trainer runs it: a final fit on the training rows predicting every
+    /// row, and folds of the training rows predicting their test rows, their predictions
+    /// read from the trial's prediction kernel (by the first fit to get there, the
+    /// others computing their own meanwhile): the predictions of each model alone.
+    #[test]
+    fn predictions_read_from_the_trial_s_kernel_are_each_fit_s_own() {
+        let n_all = 150;
+        let x = Array2::from_shape_fn((n_all, 3), |(i, k)| ((i * 7 + k * 13) % 17) as f64 / 4.0);
+        let y: Vec<f64> = (0..n_all).map(|i| (i as f64 / 9.0).sin()).collect();
+        let train: Vec<usize> = (0..n_all).filter(|i| i % 5 != 2).collect();
+        let others: Vec<usize> = (0..n_all).filter(|i| i % 5 == 2).collect();
+        let n = train.len();
+        let mut trial_rows = vec![0; n_all];
+        for (t, row) in train.iter().enumerate() {
+            trial_rows[*row] = t;
+        }
+        for (u, row) in others.iter().enumerate() {
+            trial_rows[*row] = n + u;
+        }
+        let train_x = x.select(Axis(0), &train);
+        let train_y: Vec<f64> = train.iter().map(|r| y[*r]).collect();
+        let full = Distances::new(&train_x, &x, u128::MAX);
+        // The final fit (every training row, predicting all rows), then four folds.
+        let mut fits: Vec<(Vec<usize>, Vec<usize>)> = vec![((0..n).collect(), trial_rows)];
+        for f in 0..4 {
+            let test: Vec<usize> = (f * n / 4..(f + 1) * n / 4).collect();
+            fits.push(((0..n).filter(|t| !test.contains(t)).collect(), test));
+        }
+        let params = SvrParams {
+            gamma: 0.7,
+            c: 3.0,
+            epsilon: 0.05,
+            tolerance: 1e-3,
+        };
+        let fit_one = |rows: &[usize], predicted: &[usize], kernel: &SharedKernel| {
+            let fit_x = train_x.select(Axis(0), rows);
+            // The rows predicted, as the fit alone would be given them.
+            let features = |p: usize| {
+                let row = if p < n { train[p] } else { others[p - n] };
+                x.row(row).to_owned()
+            };
+            let views: Vec<_> = predicted.iter().map(|p| features(*p)).collect();
+            let predict_x =
+                ndarray::stack(Axis(0), &views.iter().map(|v| v.view()).collect::<Vec<_>>())
+                    .unwrap();
+            let own = Distances::new(&fit_x, &predict_x, u128::MAX);
+            let targets: Vec<f64> = rows.iter().map(|r| train_y[*r]).collect();
+            let shared = Shared {
+                kernel,
+                full: &full,
+                rows,
+            };
+            let mut never = || false;
+            let model = params
+                .check()
+                .unwrap()
+                .fit_sharing(&own, &targets, Some(shared), &mut never)
+                .unwrap();
+            (
+                model.predict(&own),
+                shared.predict(&model, &others, predicted),
+            )
+        };
+        let mut read = 0;
+        for round in 0..20 {
+            let kernel = SharedKernel::new(&full, params.gamma);
+            let results: Vec<_> = if round == 0 {
+                fits.iter()
+                    .map(|(rows, predicted)| fit_one(rows, predicted, &kernel))
+                    .collect()
+            } else {
+                std::thread::scope(|s| {
+                    let handles: Vec<_> = fits
+                        .iter()
+                        .map(|(rows, predicted)| s.spawn(|| fit_one(rows, predicted, &kernel)))
+                        .collect();
+                    handles.into_iter().map(|h| h.join().unwrap()).collect()
+                })
+            };
+            for (alone, through_kernel) in results {
+                if let Some(through_kernel) = through_kernel {
+                    assert_eq!(
+                        through_kernel
+                            .iter()
+                            .map(|p| p.to_bits())
+                            .collect::<Vec<_>>(),
+                        alone.iter().map(|p| p.to_bits()).collect::<Vec<_>>()
+                    );
+                    read += 1;
+                }
+            }
+            if round == 0 {
+                assert_eq!(read, fits.len(), "one after another, every fit reads it");
+            }
+        }
     }
 
     /// The whole set and four folds fitted at once on threads of their own, sharing one

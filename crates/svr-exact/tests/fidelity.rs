@@ -2,7 +2,8 @@
 //! made by `tests/fixtures/make_exact_svr.py` with scikit-learn 1.9.1. Support
 //! vectors, coefficients, intercept, iteration count and every prediction must be the
 //! same numbers, also when a memory budget evicts kernel rows, and when the kernel rows
-//! come from a kernel shared with a larger training set.
+//! and the predictions' kernel values come from kernels shared with a larger training
+//! set.
 
 use std::path::Path;
 
@@ -85,6 +86,8 @@ fn the_engine_is_scikit_learn_to_the_last_bit() {
     let text = std::fs::read_to_string(root.join("tests/fixtures/exact_svr.json")).unwrap();
     let fx: ExactFixture = serde_json::from_str(&text).unwrap();
     let (mut configs, mut identical, mut worst_r2) = (0, 0, 0.0f64);
+    // Predictions read from a shared prediction kernel (kept up to 16 MiB).
+    let mut shared_predictions = 0;
     for set in &fx.sets {
         let data = read_rows(&root.join(&set.path));
         let train: Vec<usize> = (0..data.targets.len())
@@ -149,7 +152,12 @@ fn the_engine_is_scikit_learn_to_the_last_bit() {
                         set.name, cfg.gamma, cfg.c, cfg.epsilon, stopped.iterations, cfg.n_iter
                     )
                 });
-            let pred = model.predict(&dist);
+            // A fit sharing the trial's kernel reads its predictions from the trial's
+            // prediction kernel, whose training rows are all of the rows here.
+            let every_row: Vec<usize> = (0..data.targets.len()).collect();
+            let through_shared = shared.and_then(|s| s.predict(&model, &[], &every_row));
+            shared_predictions += usize::from(through_shared.is_some());
+            let pred = through_shared.unwrap_or_else(|| model.predict(&dist));
             let truth: Vec<f64> = test.iter().map(|i| data.targets[*i]).collect();
             let test_pred: Vec<f64> = test.iter().map(|i| pred[*i]).collect();
             worst_r2 = worst_r2.max((r_squared(&truth, &test_pred) - cfg.test_r2).abs());
@@ -170,9 +178,13 @@ fn the_engine_is_scikit_learn_to_the_last_bit() {
         }
     }
     eprintln!(
-        "exact engine: {identical} of {configs} bit-identical, worst |delta test R^2| {worst_r2:e}"
+        "exact engine: {identical} of {configs} bit-identical ({shared_predictions} predicted through a shared prediction kernel), worst |delta test R^2| {worst_r2:e}"
     );
     assert!(configs >= 200);
+    assert!(
+        shared_predictions >= configs / 4,
+        "{shared_predictions} of {configs}"
+    );
     assert!(worst_r2 <= 1e-9, "{worst_r2}");
     assert_eq!(identical, configs);
 }

@@ -10,8 +10,9 @@ use svr_exact::Distances;
 /// One fold: the model fits on `train` and is scored on `test`.
 #[derive(Debug)]
 pub(super) struct Fold {
-    /// The fold's training rows, as positions in the whole training set.
+    /// The fold's training and test rows, as positions in the whole training set.
     pub train_rows: Vec<usize>,
+    pub test_rows: Vec<usize>,
     pub train_x: Array2<f64>,
     pub train_y: Array1<f64>,
     pub test_x: Array2<f64>,
@@ -50,6 +51,7 @@ impl Fold {
                     train_y: y.select(Axis(0), &train),
                     train_rows: train,
                     test_y: test.iter().map(|&i| y[i]).collect(),
+                    test_rows: test,
                     train_x,
                     test_x,
                     distances,

@@ -54,6 +54,11 @@ pub struct Trainer {
     distances: Option<exact::Distances>,
     /// 0..n: the whole training set's rows, as the shared kernel numbers them.
     all_rows: Vec<usize>,
+    /// The data set's rows that are not training rows, and each data set row as the
+    /// trial's prediction kernel numbers it: a training row by its position among the
+    /// training rows (below n), another as n plus its position in `others`.
+    others: Vec<usize>,
+    trial_rows: Vec<usize>,
     /// Cross-validation folds of the training rows; empty when it is off.
     folds: Vec<folds::Fold>,
 }
@@ -65,6 +70,8 @@ struct FitData<'a> {
     predict_x: &'a Array2<f64>,
     distances: Option<&'a exact::Distances>,
     shared: Option<exact::Shared<'a>>,
+    /// The predicted rows, as the trial's prediction kernel numbers them.
+    predicted: &'a [usize],
 }
 
 impl Trainer {
@@ -92,9 +99,19 @@ impl Trainer {
         let train_y = dataset.targets().select(Axis(0), &train);
         let distances = (solver.engine == Engine::Exact)
             .then(|| exact::Distances::new(&train_x, dataset.features(), solver.budget_bytes()));
+        let others: Vec<usize> = dataset.test_indices().collect();
+        let mut trial_rows = vec![0; dataset.features().nrows()];
+        for (t, row) in train.iter().enumerate() {
+            trial_rows[*row] = t;
+        }
+        for (u, row) in others.iter().enumerate() {
+            trial_rows[*row] = train.len() + u;
+        }
         Ok(Trainer {
             dataset,
             all_rows: (0..train_x.nrows()).collect(),
+            others,
+            trial_rows,
             train_x,
             train_y,
             solver,
@@ -171,6 +188,7 @@ impl Trainer {
             predict_x: self.dataset.features(),
             distances: self.distances.as_ref(),
             shared: self.sharing(kernel, &self.all_rows),
+            predicted: &self.trial_rows,
         };
         let (predictions, n_support) = self.fit_predict(data, params, cancel, deadline)?;
         let fit_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -214,6 +232,7 @@ impl Trainer {
             predict_x: &fold.test_x,
             distances: fold.distances.as_ref(),
             shared: self.sharing(kernel, &fold.train_rows),
+            predicted: &fold.test_rows,
         };
         let (predictions, _) = self
             .fit_predict(data, params, cancel, deadline)
@@ -284,7 +303,11 @@ impl Trainer {
                     }
                 }
             })?;
-        Ok((model.predict(distances), model.support.len()))
+        let predictions = data
+            .shared
+            .and_then(|shared| shared.predict(&model, &self.others, data.predicted))
+            .unwrap_or_else(|| model.predict(distances));
+        Ok((predictions, model.support.len()))
     }
 
     fn r_squared_split(&self, predictions: &[f64]) -> (f64, f64) {

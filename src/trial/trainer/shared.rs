@@ -8,10 +8,10 @@ use super::Trainer;
 use crate::model::params::TrialParams;
 
 /// What the fits of one trial share: the exact engine's kernel of the training rows at
-/// the trial's gamma, each row computed by whichever fit needs it first (the final fit
-/// and every fold read the same entries). Empty for linfa-svm, without folds, or when
-/// the whole kernel would not fit in `solver.max_fit_mib`; each fit then computes its
-/// own rows.
+/// the trial's gamma, computed by whichever fit needs it first (the final fit and every
+/// fold read the same entries), and the kernel values of their predictions, computed
+/// by whichever fit predicts first. Empty for linfa-svm, without folds, or when the
+/// whole kernel would not fit in `solver.max_fit_mib`; each fit then computes its own.
 #[derive(Debug, Clone, Default)]
 pub struct TrialKernel(Option<Arc<exact::SharedKernel>>);
 
