@@ -263,8 +263,10 @@ fn systemd_hears_ready_status_watchdog_then_stopping() {
 #[test]
 fn past_the_grace_period_the_run_is_abandoned_leaving_nothing_half_visible() {
     let dir = tempfile::tempdir().unwrap();
+    // A run far longer than the grace period, however fast the fits: 1,024 trials of C
+    // near 1,000 (96 trials of C near 100 once took 0.22 s, as long as the grace).
     let config = every_second(
-        "trials_per_run = 96\nshutdown_grace_secs = 0.2\n[search]\nc = [1.9, 2.0]\ngamma = [1.0, 1.5]\nepsilon = [-2.0, -1.9]\n",
+        "trials_per_run = 1024\nshutdown_grace_secs = 0.2\n[search]\nc = [3.0, 3.1]\ngamma = [1.0, 1.5]\nepsilon = [-2.0, -1.9]\n",
     );
     let mut d = Daemon::start(dir.path(), &config, &[]);
     d.wait_log("run started", 1);
