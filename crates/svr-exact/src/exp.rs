@@ -120,6 +120,31 @@ pub(crate) fn predict_block_in_one_pass(
     }
 }
 
+/// `out[s * 8 + b] = exp(factor * sum_k (x_bk - t_sk)^2)` for eight rows (`rows_t`,
+/// feature-major: entry `k * 8 + b`) and the rows t of `targets` (row-major), as the
+/// reference computes a prediction's kernel values; in one pass where the CPU has
+/// AVX-512.
+pub(crate) fn prediction_columns(
+    out: &mut [f64],
+    rows_t: &[f64],
+    targets: &[f64],
+    dim: usize,
+    factor: f64,
+) {
+    match path() {
+        // SAFETY: `path` picks AVX-512 only where the CPU has it; the lengths are checked
+        // inside.
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx512 => unsafe {
+            x86::prediction_columns_avx512(out, rows_t, targets, dim, factor)
+        },
+        _ => {
+            super::distances::scaled_square_distances_8(out, rows_t, targets, dim, factor);
+            exp_in_place(out);
+        }
+    }
+}
+
 fn exp_scaled_f32_scalar(d: &[f64], factor: f64, out: &mut [f32]) {
     for (out, d) in out.iter_mut().zip(d) {
         *out = exp(factor * d) as f32;

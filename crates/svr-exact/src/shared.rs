@@ -242,8 +242,7 @@ impl SharedKernel {
             };
             let block = &mut all[b * n * 8..(b * n + columns) * 8];
             let targets = &full.train_matrix()[..columns * dim];
-            super::distances::scaled_square_distances_8(block, &rows_t, targets, dim, -self.gamma);
-            super::exp::exp_in_place(block);
+            super::exp::prediction_columns(block, &rows_t, targets, dim, -self.gamma);
             if b < train_blocks {
                 // Rows 8 b.. against the training rows of each earlier block are those
                 // rows against the block's rows.

@@ -290,24 +290,78 @@ unsafe fn predict_block_avx512_reading<const GATHER: bool>(
     factor: f64,
 ) {
     assert!(rows_t.len() == 8 * dim && support.len() == coef.len() * dim);
-    let factor = _mm512_set1_pd(factor);
     let mut total = _mm512_loadu_pd(sums.as_ptr());
-    for (s, coef) in coef.iter().enumerate() {
-        let t = support.as_ptr().add(s * dim);
-        let mut acc = _mm512_setzero_pd();
-        for k in 0..dim {
-            let x = _mm512_loadu_pd(rows_t.as_ptr().add(k * 8));
-            let d = _mm512_sub_pd(x, _mm512_set1_pd(*t.add(k)));
-            acc = _mm512_fmadd_pd(d, d, acc);
-        }
-        let x = _mm512_mul_pd(factor, acc);
-        let (mut y, outside) = exp8::<GATHER>(x);
-        if outside != 0 {
-            y = redo_outside8(x, y, outside);
-        }
+    for (t, coef) in support.chunks_exact(dim.max(1)).zip(coef) {
+        let y = prediction_column::<GATHER>(rows_t, t, factor);
         total = _mm512_add_pd(total, _mm512_mul_pd(_mm512_set1_pd(*coef), y));
     }
     _mm512_storeu_pd(sums.as_mut_ptr(), total);
+}
+
+/// `exp(factor * sum_k (x_bk - t_k)^2)` for the eight rows of `rows_t` (feature-major)
+/// and the row `t`, the sum a chain of fused multiply-adds in feature order and `exp`
+/// the C library's.
+#[inline]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn prediction_column<const GATHER: bool>(rows_t: &[f64], t: &[f64], factor: f64) -> __m512d {
+    let mut acc = _mm512_setzero_pd();
+    for (k, t_k) in t.iter().enumerate() {
+        let x = _mm512_loadu_pd(rows_t.as_ptr().add(k * 8));
+        let d = _mm512_sub_pd(x, _mm512_set1_pd(*t_k));
+        acc = _mm512_fmadd_pd(d, d, acc);
+    }
+    let x = _mm512_mul_pd(_mm512_set1_pd(factor), acc);
+    let (y, outside) = exp8::<GATHER>(x);
+    if outside != 0 {
+        redo_outside8(x, y, outside)
+    } else {
+        y
+    }
+}
+
+/// `out[s * 8 + b] = exp(factor * sum_k (x_bk - t_sk)^2)` for eight rows (`rows_t`,
+/// feature-major) and the rows t of `targets` (row-major), each sum of squares a chain
+/// of fused multiply-adds in feature order and `exp` the C library's: the same bits as
+/// the distances and then `exp` of them, in one pass.
+///
+/// # Safety
+/// The CPU must have AVX-512F and FMA; `rows_t` must hold `8 * dim` values, `targets`
+/// `dim` for each eight entries of `out`.
+#[target_feature(enable = "avx512f,fma")]
+pub unsafe fn prediction_columns_avx512(
+    out: &mut [f64],
+    rows_t: &[f64],
+    targets: &[f64],
+    dim: usize,
+    factor: f64,
+) {
+    if table_by_gathers() {
+        prediction_columns_avx512_reading::<true>(out, rows_t, targets, dim, factor);
+    } else {
+        prediction_columns_avx512_reading::<false>(out, rows_t, targets, dim, factor);
+    }
+}
+
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn prediction_columns_avx512_reading<const GATHER: bool>(
+    out: &mut [f64],
+    rows_t: &[f64],
+    targets: &[f64],
+    dim: usize,
+    factor: f64,
+) {
+    assert!(
+        rows_t.len() == 8 * dim
+            && out.len().is_multiple_of(8)
+            && targets.len() == out.len() / 8 * dim
+    );
+    for (out, t) in out
+        .chunks_exact_mut(8)
+        .zip(targets.chunks_exact(dim.max(1)))
+    {
+        let y = prediction_column::<GATHER>(rows_t, t, factor);
+        _mm512_storeu_pd(out.as_mut_ptr(), y);
+    }
 }
 
 /// `y` with the lanes set in `outside` replaced by the C library's `exp` of `x`'s.
