@@ -33,8 +33,9 @@ pub struct Distances {
     squares: Vec<f64>,
     /// Each training row's distance to itself, expanded as any other (0 when finite).
     pub(super) diagonal: Vec<f64>,
-    /// Kernel rows one fit may keep.
+    /// Kernel rows one fit may keep, and the bytes they may take.
     pub(super) cached_rows: usize,
+    pub(super) budget: u128,
     /// Training row i to training row j, expanded (entry `i * n + j`), when kept.
     train_kept: Option<OnceLock<Box<[f64]>>>,
 }
@@ -78,6 +79,7 @@ impl Distances {
             squares,
             diagonal,
             cached_rows,
+            budget,
         }
     }
 

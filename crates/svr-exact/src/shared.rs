@@ -175,14 +175,15 @@ impl SharedKernel {
 }
 
 /// The largest prediction kernel kept for a trial, in bytes, the bound the training
-/// rows' distances have (about 1,400 training rows); beyond it each fit computes the
-/// values its predictions need (at 10,000 rows the kernel would be 1 GB).
-const MAX_PREDICTION_KERNEL: usize = 16 << 20;
+/// rows' distances have (about 1,400 training rows), and within the fit's budget;
+/// beyond it each fit computes the values its predictions need (at 10,000 rows the
+/// kernel would be 1 GB).
+const MAX_PREDICTION_KERNEL: u128 = super::MAX_KEPT_DISTANCES;
 
 impl SharedKernel {
     /// The trial's prediction kernel, computed here if no fit has begun to; `None`
     /// while another fit computes it, or when it is larger than
-    /// [`MAX_PREDICTION_KERNEL`]. `others` are the rows of `full`'s predicted rows that
+    /// [`MAX_PREDICTION_KERNEL`] or the fit's budget. `others` are the rows of `full`'s predicted rows that
     /// it does not train on, the same for every fit of the trial.
     ///
     /// The reference computes a prediction's kernel from the sum of squared
@@ -202,7 +203,8 @@ impl SharedKernel {
         if let Some(all) = self.predictions.get() {
             return Some(all);
         }
-        if 8 * prediction_rows(self.n, others.len()) * self.n > MAX_PREDICTION_KERNEL
+        let bytes = 8 * (prediction_rows(self.n, others.len()) * self.n) as u128;
+        if bytes > MAX_PREDICTION_KERNEL.min(full.budget)
             || self.predicting.swap(true, Ordering::Relaxed)
         {
             return None;
@@ -471,6 +473,31 @@ mod tests {
                 assert_eq!(read, fits.len(), "one after another, every fit reads it");
             }
         }
+        // Past the fit's budget it is not kept: each fit computes its own.
+        let tight = Distances::new(&train_x, &x, 64 << 10);
+        let kernel = SharedKernel::new(&tight, params.gamma);
+        let (rows, predicted) = &fits[0];
+        let shared = Shared {
+            kernel: &kernel,
+            full: &tight,
+            rows,
+        };
+        let model = SvrModel {
+            gamma: params.gamma,
+            support: vec![0, 5],
+            dual_coef: vec![1.0, -0.5],
+            intercept: 0.25,
+            iterations: 1,
+        };
+        assert!(shared.predict(&model, &others, predicted).is_none());
+        let roomy = Distances::new(&train_x, &x, 1 << 20);
+        let kernel = SharedKernel::new(&roomy, params.gamma);
+        let shared = Shared {
+            kernel: &kernel,
+            full: &roomy,
+            rows,
+        };
+        assert!(shared.predict(&model, &others, predicted).is_some());
     }
 
     /// The whole set and four folds fitted at once on threads of their own, sharing one
