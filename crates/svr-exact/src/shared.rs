@@ -248,13 +248,12 @@ impl SharedKernel {
             if b < train_blocks {
                 // Rows 8 b.. against the training rows of each earlier block are those
                 // rows against the block's rows.
+                let rows = 8.min(n - 8 * b);
                 for earlier in 0..b {
-                    for l in 0..8.min(n - 8 * b) {
-                        let r = 8 * b + l;
-                        for t in 0..8 {
-                            all[(earlier * n + r) * 8 + t] = all[(b * n + 8 * earlier + t) * 8 + l];
-                        }
-                    }
+                    let (before, block) = all.split_at_mut(b * n * 8);
+                    let tile = &block[earlier * 64..earlier * 64 + 64];
+                    let across = &mut before[(earlier * n + 8 * b) * 8..][..rows * 8];
+                    transpose_tile(across, tile.try_into().unwrap());
                 }
             }
         }
@@ -307,6 +306,17 @@ impl Shared<'_> {
         }
         let rho = -model.intercept;
         Some(rows.iter().map(|row| sums[slot(*row)] - rho).collect())
+    }
+}
+
+super::wide::widest! {
+    /// `across[l * 8 + t] = tile[t * 8 + l]` for the rows l of `across` (at most 8).
+    fn transpose_tile(across: &mut [f64], tile: &[f64; 64]) {
+        for (l, row) in across.chunks_exact_mut(8).enumerate() {
+            for (t, value) in row.iter_mut().enumerate() {
+                *value = tile[t * 8 + l];
+            }
+        }
     }
 }
 
