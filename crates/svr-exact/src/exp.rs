@@ -76,6 +76,7 @@ fn exp_scaled_f32_on(path: Path, d: &[f64], factor: f64, out: &mut [f32]) {
 /// `blocks` (eight rows each, feature by feature; `out` may end inside the last), each
 /// dot product a chain of fused multiply-adds in feature order, in one pass, where the
 /// CPU has AVX-512; false, with nothing written, elsewhere.
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
 pub(crate) fn kernel_row_in_one_pass(
     out: &mut [f32],
     x: &[f64],
@@ -100,6 +101,7 @@ pub(crate) fn kernel_row_in_one_pass(
 /// rows (`rows_t`, feature-major) and the support vectors (`support`, row-major) in
 /// order, in one pass, where the CPU has AVX-512; false, with nothing changed,
 /// elsewhere.
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
 pub(crate) fn predict_block_in_one_pass(
     sums: &mut [f64; 8],
     rows_t: &[f64],
