@@ -273,26 +273,11 @@ pub unsafe fn predict_block_avx512(
     dim: usize,
     factor: f64,
 ) {
-    if table_by_gathers() {
-        predict_block_avx512_reading::<true>(sums, rows_t, support, coef, dim, factor);
-    } else {
-        predict_block_avx512_reading::<false>(sums, rows_t, support, coef, dim, factor);
-    }
-}
-
-#[target_feature(enable = "avx512f,fma")]
-unsafe fn predict_block_avx512_reading<const GATHER: bool>(
-    sums: &mut [f64; 8],
-    rows_t: &[f64],
-    support: &[f64],
-    coef: &[f64],
-    dim: usize,
-    factor: f64,
-) {
     assert!(rows_t.len() == 8 * dim && support.len() == coef.len() * dim);
+    let gather = table_by_gathers();
     let mut total = _mm512_loadu_pd(sums.as_ptr());
     for (t, coef) in support.chunks_exact(dim.max(1)).zip(coef) {
-        let y = prediction_column::<GATHER>(rows_t, t, factor);
+        let y = prediction_column(rows_t, t, factor, gather);
         total = _mm512_add_pd(total, _mm512_mul_pd(_mm512_set1_pd(*coef), y));
     }
     _mm512_storeu_pd(sums.as_mut_ptr(), total);
@@ -301,9 +286,10 @@ unsafe fn predict_block_avx512_reading<const GATHER: bool>(
 /// `exp(factor * sum_k (x_bk - t_k)^2)` for the eight rows of `rows_t` (feature-major)
 /// and the row `t`, the sum a chain of fused multiply-adds in feature order and `exp`
 /// the C library's.
+/// `gather` picks how `exp` reads its table ([`table_by_gathers`]).
 #[inline]
 #[target_feature(enable = "avx512f,fma")]
-unsafe fn prediction_column<const GATHER: bool>(rows_t: &[f64], t: &[f64], factor: f64) -> __m512d {
+unsafe fn prediction_column(rows_t: &[f64], t: &[f64], factor: f64, gather: bool) -> __m512d {
     let mut acc = _mm512_setzero_pd();
     for (k, t_k) in t.iter().enumerate() {
         let x = _mm512_loadu_pd(rows_t.as_ptr().add(k * 8));
@@ -311,7 +297,11 @@ unsafe fn prediction_column<const GATHER: bool>(rows_t: &[f64], t: &[f64], facto
         acc = _mm512_fmadd_pd(d, d, acc);
     }
     let x = _mm512_mul_pd(_mm512_set1_pd(factor), acc);
-    let (y, outside) = exp8::<GATHER>(x);
+    let (y, outside) = if gather {
+        exp8::<true>(x)
+    } else {
+        exp8::<false>(x)
+    };
     if outside != 0 {
         redo_outside8(x, y, outside)
     } else {
@@ -335,31 +325,17 @@ pub unsafe fn prediction_columns_avx512(
     dim: usize,
     factor: f64,
 ) {
-    if table_by_gathers() {
-        prediction_columns_avx512_reading::<true>(out, rows_t, targets, dim, factor);
-    } else {
-        prediction_columns_avx512_reading::<false>(out, rows_t, targets, dim, factor);
-    }
-}
-
-#[target_feature(enable = "avx512f,fma")]
-unsafe fn prediction_columns_avx512_reading<const GATHER: bool>(
-    out: &mut [f64],
-    rows_t: &[f64],
-    targets: &[f64],
-    dim: usize,
-    factor: f64,
-) {
     assert!(
         rows_t.len() == 8 * dim
             && out.len().is_multiple_of(8)
             && targets.len() == out.len() / 8 * dim
     );
+    let gather = table_by_gathers();
     for (out, t) in out
         .chunks_exact_mut(8)
         .zip(targets.chunks_exact(dim.max(1)))
     {
-        let y = prediction_column::<GATHER>(rows_t, t, factor);
+        let y = prediction_column(rows_t, t, factor, gather);
         _mm512_storeu_pd(out.as_mut_ptr(), y);
     }
 }
