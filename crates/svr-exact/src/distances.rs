@@ -33,8 +33,9 @@ pub struct Distances {
     squares: Vec<f64>,
     /// Each training row's distance to itself, expanded as any other (0 when finite).
     pub(super) diagonal: Vec<f64>,
-    /// Kernel rows one fit may keep, and the bytes they may take.
+    /// Kernel rows one fit may keep.
     pub(super) cached_rows: usize,
+    /// The bytes one fit's kernel may take (`budget` of [`Distances::new`]).
     pub(super) budget: u128,
     /// Training row i to training row j, expanded (entry `i * n + j`), when kept.
     train_kept: Option<OnceLock<Box<[f64]>>>,
