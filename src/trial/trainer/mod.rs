@@ -1,18 +1,18 @@
 //! Fitting: an RBF epsilon-SVR on the training rows, predictions for all.
 //!
-//! Two engines: [`svr_exact`], libsvm's solver as scikit-learn runs it, cancellable at a
-//! deadline; and linfa-svm (`linfa.rs`, the only place that touches linfa types).
+//! Two engines: [`svr_exact`] (`exact.rs`), libsvm's solver as scikit-learn runs it,
+//! cancellable at a deadline; and linfa-svm (`linfa.rs`, the only place that touches
+//! linfa types).
 //! [`Trainer`] keeps what a data set costs once, bounds a fit before it starts, and
 //! turns every way a fit can go wrong, panics included, into a [`FitError`], so one
 //! bad fit never takes the process down.
 
 mod error;
+mod exact;
 mod folds;
 mod linfa;
 mod settings;
 mod shared;
-
-use svr_exact as exact;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
@@ -51,7 +51,7 @@ pub struct Trainer {
     train_y: Array1<f64>,
     solver: SolverSettings,
     /// The exact engine's per-data-set work; `None` for linfa-svm.
-    distances: Option<exact::Distances>,
+    distances: Option<svr_exact::Distances>,
     /// 0..n: the whole training set's rows, as the shared kernel numbers them.
     all_rows: Vec<usize>,
     /// The data set's rows that are not training rows, and each data set row as the
@@ -68,8 +68,8 @@ struct FitData<'a> {
     train_x: &'a Array2<f64>,
     train_y: &'a Array1<f64>,
     predict_x: &'a Array2<f64>,
-    distances: Option<&'a exact::Distances>,
-    shared: Option<exact::Shared<'a>>,
+    distances: Option<&'a svr_exact::Distances>,
+    shared: Option<svr_exact::Shared<'a>>,
     /// The predicted rows, as the trial's prediction kernel numbers them.
     predicted: &'a [usize],
 }
@@ -97,8 +97,9 @@ impl Trainer {
         }
         let train_x = dataset.features().select(Axis(0), &train);
         let train_y = dataset.targets().select(Axis(0), &train);
-        let distances = (solver.engine == Engine::Exact)
-            .then(|| exact::Distances::new(&train_x, dataset.features(), solver.budget_bytes()));
+        let distances = (solver.engine == Engine::Exact).then(|| {
+            svr_exact::Distances::new(&train_x, dataset.features(), solver.budget_bytes())
+        });
         let others: Vec<usize> = dataset.test_indices().collect();
         let mut trial_rows = vec![0; dataset.features().nrows()];
         for (t, row) in train.iter().enumerate() {
@@ -281,33 +282,15 @@ impl Trainer {
                 self.solver.tolerance.get(),
             );
         };
-        let valid = exact::SvrParams {
-            gamma: params.gamma(),
-            c: params.c(),
-            epsilon: params.epsilon(),
-            tolerance: self.solver.tolerance.get(),
-        }
-        .check()
-        .map_err(FitError::Rejected)?;
-        let y = data.train_y.as_slice().expect("gathered contiguous");
-        let mut stop = || cancel.is_cancelled() || Instant::now() >= deadline;
-        let model = valid
-            .fit_sharing(distances, y, data.shared, &mut stop)
-            .map_err(|stopped| {
-                if cancel.is_cancelled() {
-                    FitError::Cancelled
-                } else {
-                    FitError::TimedOut {
-                        secs: self.solver.max_fit_secs.get().as_secs_f64(),
-                        iterations: stopped.iterations,
-                    }
-                }
-            })?;
-        let predictions = data
-            .shared
-            .and_then(|shared| shared.predict(&model, &self.others, data.predicted))
-            .unwrap_or_else(|| model.predict(distances));
-        Ok((predictions, model.support.len()))
+        exact::fit_predict(
+            distances,
+            data,
+            params,
+            self.solver,
+            &self.others,
+            cancel,
+            deadline,
+        )
     }
 
     fn r_squared_split(&self, predictions: &[f64]) -> (f64, f64) {
@@ -397,7 +380,7 @@ mod tests {
         let whole = Trainer::new(embedded(), solver(Engine::Exact, 20_000, 1)).unwrap();
         assert!(whole.distances.unwrap().is_dense());
         let x = Dataset::embedded().features().clone();
-        assert!(!exact::Distances::new(&x, &x, 1 << 19).is_dense());
+        assert!(!svr_exact::Distances::new(&x, &x, 1 << 19).is_dense());
         assert_eq!(
             solver(Engine::LinfaSvm, 2, 1).fit_bytes(12_000),
             1_152_000_000
