@@ -23,10 +23,10 @@ const KEEP_ALIVE: Duration = Duration::from_secs(60);
 pub struct ThreadBudget {
     /// The runtime's workers: one per core.
     pub workers: usize,
-    /// The blocking pool: one fit per core (the trial pipeline's queue), one write per
-    /// trial in flight (twice the cores: the S3 sink produces an object's body on a
-    /// blocking thread while the upload awaits it; the local sink writes and syncs on
-    /// one), and `SPARE_BLOCKING` more.
+    /// The blocking pool: one fit per core (the trial pipeline's queue), two writes per
+    /// core (the S3 sink produces an object's body on a blocking thread while the upload
+    /// awaits it; the local sink writes and syncs on one once its writes are slow), and
+    /// `SPARE_BLOCKING` more.
     pub blocking: usize,
 }
 

@@ -4,34 +4,45 @@
 //! synced, then hard-linked to the final name: `link(2)` fails when the name exists,
 //! which gives create-once atomically, and readers never see a partial file under a
 //! `*.json` name. The one object that is replaced (the report) is renamed over the old
-//! one instead.
+//! one instead. A write runs on the asking task while the sink's writes are quick
+//! ([`write_times`]), on a blocking thread otherwise.
+
+mod write_times;
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rand::Rng;
 
 use super::{BodyWriter, CountingWriter, Deadline, Sink, SinkError, Written};
+use crate::model::panic_message;
+use write_times::WriteTimes;
 
 #[derive(Debug, Clone)]
 pub struct LocalSink {
     root: PathBuf,
+    /// Shared by the clones, which write to the same file system.
+    times: Arc<WriteTimes>,
 }
 
 impl LocalSink {
     pub fn new(root: PathBuf) -> LocalSink {
-        LocalSink { root }
+        LocalSink {
+            root,
+            times: Arc::new(WriteTimes::new()),
+        }
     }
 
     fn path(&self, key: &str) -> PathBuf {
         self.root.join(key)
     }
 
-    /// Runs `write` (given the path and location of `key`) on a blocking thread.
+    /// Runs `write` (given the path and location of `key`), timed: here while this
+    /// sink's writes are quick, else on a blocking thread.
     async fn write(
         &self,
         key: &str,
@@ -47,13 +58,28 @@ impl LocalSink {
                 location,
             });
         }
-        tokio::task::spawn_blocking(move || write(&path, &location))
-            .await
-            .map_err(|e| SinkError::Io {
+        let times = self.times.clone();
+        let timed = move || {
+            let started = Instant::now();
+            let written =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| write(&path, &location)));
+            times.record(started.elapsed());
+            written.map_err(|panic| panic_message(panic.as_ref()))
+        };
+        let written = if self.times.quick() {
+            timed()
+        } else {
+            tokio::task::spawn_blocking(timed)
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()))
+        };
+        written.unwrap_or_else(|message| {
+            Err(SinkError::Io {
                 op: "writing",
                 location: self.location(key),
-                source: io::Error::other(e.to_string()),
-            })?
+                source: io::Error::other(message),
+            })
+        })
     }
 }
 

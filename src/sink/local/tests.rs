@@ -88,3 +88,55 @@ async fn a_failing_body_leaves_nothing() {
     let left: Vec<_> = fs::read_dir(dir.path().join("a")).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[tokio::test]
+async fn a_panicking_body_is_an_error_naming_the_object_and_nothing_is_visible() {
+    let (_dir, sink) = sink();
+    let panicking: BodyWriter = Arc::new(|_: &mut dyn Write| panic!("serializer panicked"));
+    // Once on the asking task, once, after a slow write, on a blocking thread.
+    for (key, slow_first) in [("a/b.json", false), ("a/c.json", true)] {
+        if slow_first {
+            sink.create("a/slow.json", sleeping(Duration::from_millis(50)), &t())
+                .await
+                .unwrap();
+            assert!(!sink.times.quick());
+        }
+        let err = sink.create(key, panicking.clone(), &t()).await.unwrap_err();
+        assert!(err.to_string().contains(key), "{err}");
+        assert!(err.to_string().contains("serializer panicked"), "{err}");
+        assert_eq!(sink.get(key).await.unwrap(), None);
+    }
+    assert_eq!(sink.list("a/").await.unwrap(), ["a/slow.json"]);
+}
+
+/// A body that takes `pause` to write.
+fn sleeping(pause: Duration) -> BodyWriter {
+    Arc::new(move |w: &mut dyn Write| {
+        std::thread::sleep(pause);
+        w.write_all(b"{}\n")
+    })
+}
+
+#[tokio::test]
+async fn quick_writes_run_on_the_asking_task_and_a_slow_one_sends_the_next_to_another_thread() {
+    let (_dir, sink) = sink();
+    let here = std::thread::current().id();
+    let thread_of = |key: &'static str, pause: Duration| {
+        let sink = sink.clone();
+        async move {
+            let seen = Arc::new(std::sync::Mutex::new(None));
+            let inner = sleeping(pause);
+            let record = seen.clone();
+            let body: BodyWriter = Arc::new(move |w: &mut dyn Write| {
+                *record.lock().unwrap() = Some(std::thread::current().id());
+                inner(w)
+            });
+            sink.create(key, body, &t()).await.unwrap();
+            let thread = seen.lock().unwrap().expect("the body was written");
+            thread
+        }
+    };
+    assert_eq!(thread_of("a/1.json", Duration::ZERO).await, here);
+    assert_eq!(thread_of("a/2.json", Duration::from_millis(50)).await, here);
+    assert_ne!(thread_of("a/3.json", Duration::ZERO).await, here);
+}
