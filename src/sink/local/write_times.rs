@@ -22,6 +22,9 @@ pub(super) const QUICK: Duration = Duration::from_micros(500);
 /// of 60 µs then take about 20 to bring the figure back under [`QUICK`]; on a volume
 /// whose syncs take 2 ms, the fourth write is handed off. The first write of a day
 /// creates its folders and took up to 0.66 ms on tmpfs; it does not hand off the rest.
+/// An object's size is not known before it is written, so a large one (a compacted
+/// day's part, encoded beforehand) runs here when the writes before it were quick, and
+/// hands off the next ones if it was not.
 #[derive(Debug)]
 pub(super) struct WriteTimes {
     recent_ns: AtomicU64,
