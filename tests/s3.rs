@@ -104,6 +104,34 @@ async fn large_objects_stream_as_multipart_and_small_ones_in_one_put() {
     assert_eq!(moto.open_uploads(&bucket).await, 0);
 }
 
+#[tokio::test]
+async fn a_small_body_is_written_on_the_uploading_task_and_a_larger_one_on_another_thread() {
+    let moto = Moto::start();
+    let bucket = moto.bucket().await;
+    let s3 = sink(&moto, &bucket, 5 * MIB).await;
+    let here = std::thread::current().id();
+    for (key, n) in [("small.json", 200 * 1024), ("larger.json", 300 * 1024)] {
+        let threads = Arc::new(Mutex::new(Vec::new()));
+        let (seen, inner) = (threads.clone(), lines(n, |_| Ok(())));
+        let body: BodyWriter = Arc::new(move |w: &mut dyn Write| {
+            seen.lock().unwrap().push(std::thread::current().id());
+            inner(w)
+        });
+        s3.create(key, body, &t()).await.unwrap();
+        assert_eq!(
+            moto.get(&bucket, &format!("p/{key}")).await,
+            expected_bytes(n)
+        );
+        let threads = threads.lock().unwrap().clone();
+        if n <= 256 * 1024 {
+            assert_eq!(threads, [here], "{key}");
+        } else {
+            // Started here, then over on a blocking thread once past the limit.
+            assert!(threads.len() == 2 && threads[0] == here && threads[1] != here);
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_taken_key_holding_our_bytes_is_our_write_and_other_bytes_conflict() {
     // What a retried request sees when its first attempt landed after all.
@@ -176,6 +204,13 @@ async fn a_failure_mid_upload_leaves_no_object_and_no_open_upload() {
 
     let small = lines(2 * MIB, |_| Err(std::io::Error::other("early")));
     assert!(s3.create("small.json", small, &t()).await.is_err());
+    let panicking: BodyWriter = Arc::new(|_: &mut dyn Write| panic!("serializer panicked"));
+    let err = s3.create("tiny.json", panicking, &t()).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("p/tiny.json") && msg.contains("serializer panicked"),
+        "{msg}"
+    );
 
     assert_eq!(moto.keys(&bucket, "").await, Vec::<String>::new());
     assert_eq!(moto.open_uploads(&bucket).await, 0);

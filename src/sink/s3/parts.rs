@@ -1,7 +1,61 @@
 //! Cutting a streamed body into multipart parts: the body writer, on a blocking
-//! thread, fills a part and hands it over a channel to the uploader.
+//! thread, fills a part and hands it over a channel to the uploader. A small body is
+//! written whole where it is asked for instead ([`small_body`]).
+
+use std::io;
 
 use tokio::sync::mpsc;
+
+use crate::model::panic_message;
+use crate::sink::BodyWriter;
+
+/// Bodies up to this size are written on the task that uploads them, for one
+/// PutObject: a trial's objects are a few tens of KiB, and handing each to a blocking
+/// thread wakes that thread and then the task, on a busy machine by an interrupt on
+/// another core (with the local sink, such hand-offs cost a daemon on 2 cores more than
+/// the writes themselves). A larger body is started over on a blocking thread, so at
+/// most this much is written twice.
+pub(super) const SMALL_BODY: usize = 256 * 1024;
+
+/// What `body` writes, when that is at most `limit` bytes; `None` when it is more.
+/// A panic in the body is its error.
+pub(super) fn small_body(body: &BodyWriter, limit: usize) -> io::Result<Option<Vec<u8>>> {
+    let mut out = Bounded {
+        buf: Vec::new(),
+        limit,
+        over: false,
+    };
+    let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&mut out)))
+        .unwrap_or_else(|panic| Err(io::Error::other(panic_message(panic.as_ref()))));
+    match written {
+        Ok(()) => Ok(Some(out.buf)),
+        // The body may wrap the error (a compressor), so the writer remembers.
+        Err(_) if out.over => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A buffer that refuses to grow past `limit`.
+struct Bounded {
+    buf: Vec<u8>,
+    limit: usize,
+    over: bool,
+}
+
+impl io::Write for Bounded {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.buf.len() + data.len() > self.limit {
+            self.over = true;
+            return Err(io::Error::other("past the size written in place"));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
 
 /// One filled part, or the tail of the object once the writer has finished.
 pub(super) struct Chunk {

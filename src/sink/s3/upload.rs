@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::abort::Open;
 use super::identity::{Fingerprint, Sent};
-use super::parts::{Chunk, PartWriter};
+use super::parts::{small_body, Chunk, PartWriter, SMALL_BODY};
 use super::S3Sink;
 use crate::sink::{BodyWriter, CountingWriter, Sink, SinkError, Written};
 
@@ -63,8 +63,9 @@ impl S3Sink {
         unreachable!("the attempts end in a return")
     }
 
-    /// One upload of the whole object, its body written on a blocking thread that hands
-    /// full parts over a channel of one slot.
+    /// One upload of the whole object: a small body written here and sent in one
+    /// PutObject, a larger one written on a blocking thread that hands full parts over a
+    /// channel of one slot.
     async fn attempt(
         &self,
         key: &str,
@@ -72,6 +73,23 @@ impl S3Sink {
         open: &mut Option<Open>,
     ) -> Result<Written, Stop> {
         let (tx, mut rx) = mpsc::channel(1);
+        let small = small_body(body, SMALL_BODY.min(self.part_size)).map_err(|source| {
+            Stop::Failed(SinkError::Io {
+                op: "writing",
+                location: self.location(key),
+                source,
+            })
+        })?;
+        if let Some(bytes) = small {
+            let len = bytes.len() as u64;
+            tx.try_send(Chunk { bytes, last: true })
+                .unwrap_or_else(|_| unreachable!("the channel is new, with one slot"));
+            self.upload(key, &mut rx, open).await?;
+            return Ok(Written {
+                location: self.location(key),
+                bytes: len,
+            });
+        }
         let (part_size, body) = (self.part_size, body.clone());
         let writer = tokio::task::spawn_blocking(move || {
             let mut out = CountingWriter {
