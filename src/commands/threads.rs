@@ -24,7 +24,7 @@ pub struct ThreadBudget {
     /// The runtime's workers: one per core.
     pub workers: usize,
     /// The blocking pool: one fit per core (the trial pipeline's queue), two writes per
-    /// core (the S3 sink produces an object's body on a blocking thread while the upload
+    /// core (the S3 sink produces a body over 256 KiB on a blocking thread while the upload
     /// awaits it; the local sink writes and syncs on one once its writes are slow), and
     /// `SPARE_BLOCKING` more.
     pub blocking: usize,

@@ -1,7 +1,8 @@
 //! S3 (and S3-compatible stores) as a sink, streaming without temporary files.
 //!
-//! The body writer runs on a blocking thread and hands full parts over a channel of
-//! one slot, so memory stays near a few parts whatever the object's size. An object
+//! A body of up to 256 KiB (a trial's objects) is written on the uploading task; a
+//! larger one is started over on a blocking thread that hands full parts over a channel
+//! of one slot, so memory stays near a few parts whatever the object's size. An object
 //! that fits in one part goes up in one PutObject; a larger one becomes a multipart
 //! upload whose parts are sent as they fill, and which is aborted on any failure.
 //! Both carry `If-None-Match: *`, so an existing object is never replaced, and S3
