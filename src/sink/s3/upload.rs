@@ -72,14 +72,15 @@ impl S3Sink {
         body: &BodyWriter,
         open: &mut Option<Open>,
     ) -> Result<Written, Stop> {
-        let (tx, mut rx) = mpsc::channel(1);
-        let small = small_body(body, SMALL_BODY.min(self.part_size)).map_err(|source| {
+        let writer_error = |source| {
             Stop::Failed(SinkError::Io {
                 op: "writing",
                 location: self.location(key),
                 source,
             })
-        })?;
+        };
+        let (tx, mut rx) = mpsc::channel(1);
+        let small = small_body(body, SMALL_BODY.min(self.part_size)).map_err(writer_error)?;
         if let Some(bytes) = small {
             let len = bytes.len() as u64;
             tx.try_send(Chunk { bytes, last: true })
@@ -107,13 +108,6 @@ impl S3Sink {
         if let Some(upload) = open.take() {
             self.abort_open(key, upload).await;
         }
-        let writer_error = |source| {
-            Stop::Failed(SinkError::Io {
-                op: "writing",
-                location: self.location(key),
-                source,
-            })
-        };
         match (uploaded, written) {
             (Ok(()), Ok(Ok(bytes))) => Ok(Written {
                 location: self.location(key),
