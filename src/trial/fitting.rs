@@ -6,7 +6,7 @@ use tokio_util::sync::CancellationToken;
 use super::cores;
 use super::trainer::{CvScore, FitError, FitOutcome, Trainer};
 use super::Pipeline;
-use crate::model::panic_message;
+use crate::model::catch_panic;
 use crate::model::params::TrialParams;
 
 /// A fit to run on a core, given the trainer and the token that stops it.
@@ -76,10 +76,8 @@ impl Pipeline {
                     }
                     // The engines catch their own panics; this keeps the queue's thread
                     // alive should anything else in the work panic.
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        work(&trainer, &token)
-                    }))
-                    .unwrap_or_else(|p| Err(FitError::Panicked(panic_message(p.as_ref()))))
+                    catch_panic(|| work(&trainer, &token))
+                        .unwrap_or_else(|message| Err(FitError::Panicked(message)))
                 })
             })
             .collect();

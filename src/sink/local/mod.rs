@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use rand::Rng;
 
 use super::{BodyWriter, CountingWriter, Deadline, Sink, SinkError, Written};
-use crate::model::panic_message;
+use crate::model::catch_panic;
 use write_times::WriteTimes;
 
 #[derive(Debug, Clone)]
@@ -61,10 +61,9 @@ impl LocalSink {
         let times = self.times.clone();
         let timed = move || {
             let started = Instant::now();
-            let written =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| write(&path, &location)));
+            let written = catch_panic(|| write(&path, &location));
             times.record(started.elapsed());
-            written.map_err(|panic| panic_message(panic.as_ref()))
+            written
         };
         let written = if self.times.quick() {
             timed()

@@ -6,7 +6,7 @@ use std::io;
 
 use tokio::sync::mpsc;
 
-use crate::model::panic_message;
+use crate::model::catch_panic;
 use crate::sink::BodyWriter;
 
 /// Bodies up to this size are written on the task that uploads them, for one
@@ -25,8 +25,7 @@ pub(super) fn small_body(body: &BodyWriter, limit: usize) -> io::Result<Option<V
         limit,
         over: false,
     };
-    let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&mut out)))
-        .unwrap_or_else(|panic| Err(io::Error::other(panic_message(panic.as_ref()))));
+    let written = catch_panic(|| body(&mut out)).unwrap_or_else(|m| Err(io::Error::other(m)));
     match written {
         Ok(()) => Ok(Some(out.buf)),
         // The body may wrap the error (a compressor), so the writer remembers.

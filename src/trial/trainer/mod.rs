@@ -14,7 +14,6 @@ mod linfa;
 mod settings;
 mod shared;
 
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -28,7 +27,7 @@ pub use shared::TrialKernel;
 
 use super::metrics::r_squared;
 use crate::dataset::Dataset;
-use crate::model::panic_message;
+use crate::model::catch_panic;
 use crate::model::params::TrialParams;
 
 /// A fitted trial: predictions for every data point, in data set order.
@@ -260,10 +259,8 @@ impl Trainer {
     ) -> Result<(Vec<f64>, usize), FitError> {
         // linfa-svm 0.8.1 panics (index out of bounds in solver_smo) on some inputs;
         // the panic is contained here and reported as a failed trial.
-        panic::catch_unwind(AssertUnwindSafe(|| {
-            self.fit_predict_unguarded(data, params, cancel, deadline)
-        }))
-        .map_err(|payload| FitError::Panicked(panic_message(payload.as_ref())))?
+        catch_panic(|| self.fit_predict_unguarded(data, params, cancel, deadline))
+            .map_err(FitError::Panicked)?
     }
 
     fn fit_predict_unguarded(
