@@ -294,18 +294,33 @@ impl Shared<'_> {
         let train_rows = 8 * n.div_ceil(8);
         let slot = |row: usize| if row < n { row } else { train_rows + row - n };
         let columns: Vec<usize> = model.support.iter().map(|s| self.rows[*s]).collect();
-        let mut sums = vec![0.0; kernel.len() / n.max(1)];
-        let mut done = vec![false; sums.len() / 8];
-        for &row in rows {
-            let b = slot(row) / 8;
-            if !std::mem::replace(&mut done[b], true) {
-                let block = &kernel[b * n * 8..(b + 1) * n * 8];
-                let sums: &mut [f64; 8] = (&mut sums[b * 8..b * 8 + 8]).try_into().unwrap();
-                sum_columns(sums, &model.dual_coef, &columns, block);
+        let mut sums = vec![[0.0; 8]; kernel.len() / n.max(1) / 8];
+        let mut blocks: Vec<usize> = rows.iter().map(|row| slot(*row) / 8).collect();
+        blocks.sort_unstable();
+        blocks.dedup();
+        let block = |b: usize| &kernel[b * n * 8..(b + 1) * n * 8];
+        // Four blocks at a time (a last group short of four repeats its last block): each
+        // lane's sum is one chain of additions, and four chains side by side keep the
+        // adder busy where one would wait on each addition.
+        for group in blocks.chunks(4) {
+            let of = |j: usize| block(group[j.min(group.len() - 1)]);
+            let mut four = [[0.0; 8]; 4];
+            sum_columns(
+                &mut four,
+                &model.dual_coef,
+                &columns,
+                [of(0), of(1), of(2), of(3)],
+            );
+            for (b, s) in group.iter().zip(four) {
+                sums[*b] = s;
             }
         }
         let rho = -model.intercept;
-        Some(rows.iter().map(|row| sums[slot(*row)] - rho).collect())
+        Some(
+            rows.iter()
+                .map(|row| sums[slot(*row) / 8][slot(*row) % 8] - rho)
+                .collect(),
+        )
     }
 }
 
@@ -321,14 +336,21 @@ super::wide::widest! {
 }
 
 super::wide::widest! {
-    /// `sums[l] += coef[s] * block[columns[s] * 8 + l]`, over s in order.
-    fn sum_columns(sums: &mut [f64; 8], coef: &[f64], columns: &[usize], block: &[f64]) {
+    /// `sums[j][l] += coef[s] * blocks[j][columns[s] * 8 + l]`, over s in order.
+    fn sum_columns(sums: &mut [[f64; 8]; 4], coef: &[f64], columns: &[usize], blocks: [&[f64]; 4]) {
+        // Indexed over arrays of fixed length and summed in a local, the four blocks'
+        // sums stay in vector registers; written with iterators over the references,
+        // the loop compiled to one scalar addition at a time.
+        let mut acc = *sums;
         for (coef, column) in coef.iter().zip(columns) {
-            let k = &block[column * 8..column * 8 + 8];
-            for (sum, k) in sums.iter_mut().zip(k) {
-                *sum += coef * k;
+            for j in 0..4 {
+                let k: &[f64; 8] = blocks[j][column * 8..column * 8 + 8].try_into().unwrap();
+                for l in 0..8 {
+                    acc[j][l] += coef * k[l];
+                }
             }
         }
+        *sums = acc;
     }
 }
 
