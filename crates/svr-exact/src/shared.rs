@@ -316,11 +316,8 @@ impl Shared<'_> {
             }
         }
         let rho = -model.intercept;
-        Some(
-            rows.iter()
-                .map(|row| sums[slot(*row) / 8][slot(*row) % 8] - rho)
-                .collect(),
-        )
+        let sums = sums.as_flattened();
+        Some(rows.iter().map(|row| sums[slot(*row)] - rho).collect())
     }
 }
 
