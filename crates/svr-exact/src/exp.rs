@@ -43,6 +43,11 @@ fn exp_scalar(values: &mut [f64]) {
 /// The C library's `exp(x)`, without the call for `x = +-0`, whose `exp` is 1 exactly
 /// (C99, Annex F). Every kernel's diagonal and every prediction of a training row from
 /// itself as a support vector has a distance of 0: thousands of calls a trial.
+///
+/// Never inlined: inlined into a loop, the comparison was vectorized away, the loop
+/// calling the C library for every lane and choosing 1 afterwards, since the compiler
+/// takes `exp` to have no side effects.
+#[inline(never)]
 pub fn exp(x: f64) -> f64 {
     if x == 0.0 {
         1.0

@@ -74,8 +74,13 @@ pub struct KernelRows<'d> {
 impl<'d> KernelRows<'d> {
     pub fn new(dist: &'d Distances, gamma: f64, shared: Option<Shared<'d>>) -> KernelRows<'d> {
         let n = dist.n_train();
-        let diagonal = dist.diagonal.iter().map(|d| super::exp::exp(-gamma * d));
-        let qd: Vec<f64> = diagonal.clone().chain(diagonal).collect();
+        // The two variables of a training row share its diagonal entry.
+        let diagonal: Vec<f64> = dist
+            .diagonal
+            .iter()
+            .map(|d| super::exp::exp(-gamma * d))
+            .collect();
+        let qd = [diagonal.as_slice(), &diagonal].concat();
         let storage = spare::take(8 * dist.cached_rows * n);
         let column_of: Vec<u32> = (0..2 * n)
             .map(|k| row_number(shared.map_or(k % n, |s| s.rows[k % n])))
