@@ -3,7 +3,9 @@
 //! rows (gamma 0.1, C 1, epsilon 0.1), fit and predict every row, then the same with
 //! 5-fold cross-validation (`cross_val_score(cv=5)` on the peer's side, the trial's
 //! folds sharing its kernel on ours), one thread, each side in a process of its own
-//! for its peak memory.
+//! for its peak memory. Each row is measured three times, the two sides alternating,
+//! and reports the medians and the range of the three runs' ratios: one run of each
+//! side moved the ratio by a tenth between invocations on the same machine.
 //!
 //!     pip install scikit-learn==1.9.1
 //!     cargo bench --bench large
@@ -82,6 +84,15 @@ fn peer(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Runs of each side per row of the table.
+const RUNS: usize = 3;
+
+/// The medians of the runs' seconds and of their peak MiB.
+fn medians(runs: &[(f64, f64)]) -> (f64, f64) {
+    let (secs, mib): (Vec<f64>, Vec<f64>) = runs.iter().copied().unzip();
+    (support::median(&secs), support::median(&mib))
+}
+
 fn child(path: &str, max_fit_mib: u64, folds: usize) -> (f64, f64) {
     let out = Command::new(std::env::current_exe().unwrap())
         .args([
@@ -124,27 +135,33 @@ fn main() {
     } else {
         &[(400, 2048, 5)]
     };
-    println!("training rows  max_fit_mib  folds   scikit-learn s  MiB    exact s  MiB    time ratio  memory ratio");
+    println!("training rows  max_fit_mib  folds   scikit-learn s  MiB    exact s  MiB    faster  (each run)    memory ratio");
     for &(n, max_fit_mib, folds) in runs {
         let path = dir.path().join(format!("friedman-{n}.json"));
         let path = path.to_str().unwrap();
         write_friedman1(n, path);
-        let (ours_s, ours_mib) = child(path, max_fit_mib, folds);
         if !full {
+            let (ours_s, ours_mib) = child(path, max_fit_mib, folds);
             println!("smoke: {n} rows in {ours_s:.3} s, {ours_mib:.1} MiB");
             continue;
         }
-        let theirs = peer(&["fit", path, &folds.to_string()]);
-        let v: Vec<f64> = theirs
-            .split_whitespace()
-            .map(|x| x.parse().unwrap())
-            .collect();
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for _ in 0..RUNS {
+            ours.push(child(path, max_fit_mib, folds));
+            let peer_run: Vec<f64> = peer(&["fit", path, &folds.to_string()])
+                .split_whitespace()
+                .map(|x| x.parse().unwrap())
+                .collect();
+            theirs.push((peer_run[0], peer_run[1]));
+        }
+        let ratios: Vec<f64> = theirs.iter().zip(&ours).map(|(t, o)| t.0 / o.0).collect();
+        let low = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let high = ratios.iter().copied().fold(0.0, f64::max);
+        let ((ours_s, ours_mib), (theirs_s, theirs_mib)) = (medians(&ours), medians(&theirs));
         println!(
-            "{n:>13}  {max_fit_mib:>11}  {folds:>5}   {:>14.2} {:>5.0}    {ours_s:>7.2} {ours_mib:>5.0}    {:>10.2}  {:>12.2}",
-            v[0],
-            v[1],
-            ours_s / v[0],
-            ours_mib / v[1]
+            "{n:>13}  {max_fit_mib:>11}  {folds:>5}   {theirs_s:>14.2} {theirs_mib:>5.0}    {ours_s:>7.2} {ours_mib:>5.0}    {:>5.1}x  ({low:.1}-{high:.1}x)  {:>12.2}",
+            theirs_s / ours_s,
+            ours_mib / theirs_mib
         );
     }
 }
