@@ -369,6 +369,12 @@ impl<'a> Shared<'a> {
         let (kernel, i) = (self.kernel, self.rows[real]);
         Some(&kernel.ready(self.full)?[i * kernel.n..(i + 1) * kernel.n])
     }
+
+    /// [`Shared::full_row`], only if the kernel is computed.
+    pub(super) fn full_row_if_computed(&self, real: usize) -> Option<&'a [f32]> {
+        let (kernel, i) = (self.kernel, self.rows[real]);
+        Some(&kernel.all.get()?[i * kernel.n..(i + 1) * kernel.n])
+    }
 }
 
 #[cfg(test)]
@@ -529,7 +535,7 @@ mod tests {
         assert!(shared.predict(&model, &others, predicted).is_some());
     }
 
-    /// The whole set and four folds fitted at once on threads of their own, sharing one
+    /// The whole set and nine folds fitted at once on threads of their own, sharing one
     /// kernel, so that rows are computed by several fits at the same time: the models
     /// are those fitted alone.
     #[test]
@@ -539,6 +545,10 @@ mod tests {
         let y: Vec<f64> = (0..n).map(|i| (i as f64 / 9.0).sin()).collect();
         let mut subsets = vec![(0..n).collect::<Vec<_>>()];
         subsets.extend((0..4).map(|f| (0..n).filter(|i| i % 4 != f).collect::<Vec<_>>()));
+        // Folds as the trainer cuts them, the rows before and after a block: read in
+        // place from the shared kernel, in parts.
+        let blocks = [0..30, 30..60, 60..90, 90..120, 17..41];
+        subsets.extend(blocks.map(|test| (0..n).filter(|i| !test.contains(i)).collect()));
         let alone: Vec<SvrModel> = subsets.iter().map(|rows| fit(&x, &y, rows, None)).collect();
         for _ in 0..20 {
             let full = Distances::new(&x, &x, u128::MAX);

@@ -12,7 +12,7 @@ mod masks;
 mod select;
 mod shrinking;
 
-use super::kernel::KernelRows;
+use super::kernel::{signed, Column, KernelRows};
 use gradient::{
     add_pair_step, add_pair_step_moving_both, move_column, move_factor, move_two_columns,
 };
@@ -184,8 +184,9 @@ impl Smo<'_> {
     fn update(&mut self, i: usize, j: usize) {
         self.q.ensure_pair(i, j);
         let (old_i, old_j) = (self.alpha[i], self.alpha[j]);
-        let (sign_i, row_i) = self.q.column(i);
-        let (a_i, a_j) = self.pair_step(i, j, f64::from(2.0 * (sign_i * row_i[j])));
+        let column_i = self.q.column(i);
+        let q_ij = f64::from(2.0 * (column_i.sign * column_i.get(j)));
+        let (a_i, a_j) = self.pair_step(i, j, q_ij);
         self.alpha[i] = a_i;
         self.alpha[j] = a_j;
 
@@ -194,30 +195,50 @@ impl Smo<'_> {
         let (was_upper_i, was_upper_j) = (self.upper(i), self.upper(j));
         self.update_status(i);
         self.update_status(j);
-        let (sign_i, row_i) = self.q.column(i);
-        let (sign_j, row_j) = self.q.column(j);
-        let active = self.active_size;
+        let (column_i, column_j) = (self.q.column(i), self.q.column(j));
+        let (active, l) = (self.active_size, self.l);
         let both_move = was_upper_i != self.upper(i) && was_upper_j != self.upper(j);
+        // Each piece's signs carry its parts' negations (products by -1, exact).
+        let sign = |column: &Column, negated| signed(column.sign, negated);
+        let (g, g_bar, c) = (&mut self.g, &mut self.g_bar, self.c);
         if both_move && !self.defer_g_bar {
             // Nearly every step of a large fit moves both columns (25,039 of 26,365 in
             // a trial of 10,000 rows): the gradient and both moves of G_bar read each
             // column once.
-            let c_i = move_factor(self.c, sign_i, was_upper_i);
-            let c_j = move_factor(self.c, sign_j, was_upper_j);
-            let (g_bar_active, g_bar_rest) = self.g_bar.split_at_mut(active);
-            add_pair_step_moving_both(
-                &mut self.g[..active],
-                g_bar_active,
-                (&row_i[..active], sign_i, delta_i, c_i),
-                (&row_j[..active], sign_j, delta_j, c_j),
+            Column::pieces(
+                &column_i,
+                &column_j,
+                0..l,
+                |vars, (row_i, neg_i), (row_j, neg_j)| {
+                    let (sign_i, sign_j) = (sign(&column_i, neg_i), sign(&column_j, neg_j));
+                    let c_i = move_factor(c, sign_i, was_upper_i);
+                    let c_j = move_factor(c, sign_j, was_upper_j);
+                    let split = active.clamp(vars.start, vars.end) - vars.start;
+                    let (g_bar_active, g_bar_rest) = g_bar[vars.clone()].split_at_mut(split);
+                    let ((active_i, rest_i), (active_j, rest_j)) =
+                        (row_i.split_at(split), row_j.split_at(split));
+                    add_pair_step_moving_both(
+                        &mut g[vars.start..vars.start + split],
+                        g_bar_active,
+                        (active_i, sign_i, delta_i, c_i),
+                        (active_j, sign_j, delta_j, c_j),
+                    );
+                    move_two_columns(g_bar_rest, (rest_i, c_i), (rest_j, c_j));
+                },
             );
-            move_two_columns(g_bar_rest, (&row_i[active..], c_i), (&row_j[active..], c_j));
             return;
         }
-        add_pair_step(
-            &mut self.g[..active],
-            (&row_i[..active], sign_i, delta_i),
-            (&row_j[..active], sign_j, delta_j),
+        Column::pieces(
+            &column_i,
+            &column_j,
+            0..active,
+            |vars, (row_i, neg_i), (row_j, neg_j)| {
+                add_pair_step(
+                    &mut g[vars],
+                    (row_i, sign(&column_i, neg_i), delta_i),
+                    (row_j, sign(&column_j, neg_j), delta_j),
+                );
+            },
         );
         for (k, was_upper) in [(i, was_upper_i), (j, was_upper_j)] {
             if was_upper != self.upper(k) {
@@ -307,8 +328,12 @@ impl Smo<'_> {
     /// Takes `C * Q_k` out of G_bar (`k` left its upper bound) or adds it.
     fn move_g_bar(&mut self, k: usize, was_upper: bool) {
         self.q.ensure(k);
-        let (sign, row) = self.q.column(k);
-        move_column(&mut self.g_bar, row, move_factor(self.c, sign, was_upper));
+        let column = self.q.column(k);
+        let (g_bar, c) = (&mut self.g_bar, self.c);
+        column.parts(0..self.l, |vars, (row, negated)| {
+            let factor = move_factor(c, signed(column.sign, negated), was_upper);
+            move_column(&mut g_bar[vars], row, factor);
+        });
     }
 
     fn calculate_rho(&self) -> f64 {

@@ -18,9 +18,108 @@ struct Partner<'a> {
     qd_i: f64,
     y_i: f64,
     sign_i: f32,
-    /// Column i of Q, unsigned (entry k is `sign_i * row_i[k]`).
-    row_i: &'a [f32],
+    /// Column i of Q, unsigned (entry k is `sign_i` times its value).
+    row_i: RowI<'a>,
     qd: &'a [f64],
+}
+
+/// Column i of Q over the scanned variables, as parts of consecutive variables, each
+/// its first variable, its values and whether they are to be negated: a kept column
+/// is one part, a column read in place from the shared kernel up to four.
+#[derive(Clone, Copy)]
+struct RowI<'a>(&'a [(usize, &'a [f32], bool)]);
+
+/// Reads row i in order of variables, a block at a time.
+struct Cursor<'a> {
+    parts: &'a [(usize, &'a [f32], bool)],
+    /// The part holding the last block read, where its values would begin if it
+    /// began at variable 0 (so that variable t's value is at `base + t`), the
+    /// variable it ends before, and whether it is negated.
+    at: usize,
+    base: *const f32,
+    end: usize,
+    negated: bool,
+    /// A block straddling two parts, assembled.
+    straddle: [f32; 8],
+}
+
+impl<'a> Cursor<'a> {
+    fn new(row: RowI<'a>) -> Cursor<'a> {
+        let mut cursor = Cursor {
+            parts: row.0,
+            at: 0,
+            base: std::ptr::null(),
+            end: 0,
+            negated: false,
+            straddle: [0.0; 8],
+        };
+        cursor.enter(0);
+        cursor
+    }
+
+    /// Makes part `at` the current one (none past the last).
+    fn enter(&mut self, at: usize) {
+        self.at = at;
+        if let Some(&(start, values, negated)) = self.parts.get(at) {
+            self.base = values.as_ptr().wrapping_sub(start);
+            self.end = start + values.len();
+            self.negated = negated;
+        }
+    }
+
+    /// The values of variables `t..t + count` (`count` at most 8, `t` not before the
+    /// last block's, the variables within the column): where they lie and whether to
+    /// negate them. A block straddling two parts is assembled, negations applied; the
+    /// pointer is valid until the next call. Without a column (no violator), no block
+    /// holds a candidate, so the pointer is never read.
+    #[inline(always)]
+    fn block(&mut self, t: usize, count: usize) -> (*const f32, bool) {
+        if t + count <= self.end {
+            return (self.base.wrapping_add(t), self.negated);
+        }
+        self.past_part(t, count)
+    }
+
+    /// [`Cursor::block`] for a block not within the current part.
+    #[cold]
+    #[inline(never)]
+    fn past_part(&mut self, t: usize, count: usize) -> (*const f32, bool) {
+        while self.at + 1 < self.parts.len() && self.end <= t {
+            self.enter(self.at + 1);
+        }
+        if t + count <= self.end || self.parts.is_empty() {
+            return (self.base.wrapping_add(t), self.negated);
+        }
+        // The block's variables from the current part on, part by part.
+        let mut k = t;
+        for &(start, values, negated) in &self.parts[self.at..] {
+            let stop = (start + values.len()).min(t + count);
+            for (out, value) in self.straddle[k - t..stop - t]
+                .iter_mut()
+                .zip(&values[k - start..])
+            {
+                *out = if negated { -value } else { *value };
+            }
+            k = stop;
+            if k == t + count {
+                break;
+            }
+        }
+        (self.straddle.as_ptr(), false)
+    }
+
+    /// The value of variable `t` (after the last block's), negation applied.
+    #[inline(always)]
+    fn value(&mut self, t: usize) -> f32 {
+        let (at, negated) = self.block(t, 1);
+        // SAFETY: `block` points at the value of a variable of the column.
+        let value = unsafe { *at };
+        if negated {
+            -value
+        } else {
+            value
+        }
+    }
 }
 
 impl Smo<'_> {
@@ -35,13 +134,21 @@ impl Smo<'_> {
         }
         let (qd_i, y_i) = gmax_idx.map_or((0.0, 0.0), |i| (self.q.qd(i), f64::from(self.y[i])));
         // Without an i no gradient difference is positive, so the column is not read.
-        let (sign_i, row_i) = gmax_idx.map_or((0.0, &[][..]), |i| self.q.column(i));
+        let column = gmax_idx.map(|i| self.q.column(i));
+        let mut parts = [(0, &[][..], false); 4];
+        let mut count = 0;
+        if let Some(column) = &column {
+            column.parts(0..active, |vars, (values, negated)| {
+                parts[count] = (vars.start, values, negated);
+                count += 1;
+            });
+        }
         let partner = Partner {
             gmax,
             qd_i,
             y_i,
-            sign_i,
-            row_i,
+            sign_i: column.map_or(0.0, |c| c.sign),
+            row_i: RowI(&parts[..count]),
             qd: self.q.qd_all(),
         };
         let (gmax2, (_, gmin_idx)) = best_partner(
@@ -126,6 +233,7 @@ fn best_partner_from(
     state: (f64, Best),
 ) -> (f64, Best) {
     let (mut gmax2, (mut obj_diff_min, mut gmin_idx)) = state;
+    let mut row_i = Cursor::new(p.row_i);
     for j in from..g.len() {
         let (grad_diff, sign) = if y[j] == 1 {
             if status[j] == Bound::Lower {
@@ -145,7 +253,7 @@ fn best_partner_from(
             (p.gmax - g[j], 1.0)
         };
         if grad_diff > 0.0 {
-            let q_ij = p.sign_i * p.row_i[j];
+            let q_ij = p.sign_i * row_i.value(j);
             let quad_coef = p.qd_i + p.qd[j] + sign * 2.0 * p.y_i * f64::from(q_ij);
             let obj_diff = if quad_coef > 0.0 {
                 -(grad_diff * grad_diff) / quad_coef
@@ -240,12 +348,32 @@ mod tests {
                 .map(|_| [1.0, 0.5, 0.0, 0.3][next(4) as usize])
                 .collect();
             let row_i: Vec<f32> = (0..n)
-                .map(|_| [0.5, -0.5, 1.0, 0.0, 0.1][next(5) as usize])
+                .map(|_| [0.5, -0.5, 1.0, 0.0, -0.0, 0.1][next(6) as usize])
                 .collect();
             // The scans see the first `active` variables, as the solver's after
             // shrinking; the masks cover all of them, so the last block's bits beyond
             // `active` may be set.
             let active = 1 + next(n as u64) as usize;
+            // The column as one part, or cut in up to four at random places (blocks
+            // straddling them), some parts stored negated as a column read in place is.
+            let mut cuts: Vec<usize> = (0..next(4)).map(|_| next(active as u64) as usize).collect();
+            cuts.extend([0, active]);
+            cuts.sort_unstable();
+            cuts.dedup();
+            let stored: Vec<(usize, Vec<f32>, bool)> = cuts
+                .windows(2)
+                .map(|w| {
+                    let negated = next(2) == 0;
+                    let values = row_i[w[0]..w[1]]
+                        .iter()
+                        .map(|v| if negated { -v } else { *v });
+                    (w[0], values.collect(), negated)
+                })
+                .collect();
+            let parts: Vec<(usize, &[f32], bool)> = stored
+                .iter()
+                .map(|(start, values, negated)| (*start, &values[..], *negated))
+                .collect();
             let masks = ScanMasks::new(&y, &status);
             let (y, status, g) = (&y[..active], &status[..active], &g[..active]);
             let first = max_violator_from(y, status, g, 0, (f64::NEG_INFINITY, None));
@@ -260,12 +388,26 @@ mod tests {
                 qd_i: qd[0],
                 y_i: f64::from(y[0]),
                 sign_i: f32::from(y[0]),
-                row_i: if no_violator { &[] } else { &row_i },
+                row_i: RowI(if no_violator {
+                    &[]
+                } else {
+                    &[(0, &row_i, false)]
+                }),
                 qd: &qd,
             };
             let start = (f64::NEG_INFINITY, (f64::INFINITY, None));
             let slow = best_partner_from(y, status, g, partner, 0, start);
-            for (path, (violator, best)) in vector_paths(y, status, g, partner, masks.bytes()) {
+            let in_parts = Partner {
+                row_i: RowI(if no_violator { &[] } else { &parts }),
+                ..partner
+            };
+            let mut scans = vector_paths(y, status, g, partner, masks.bytes());
+            for (path, scan) in vector_paths(y, status, g, in_parts, masks.bytes()) {
+                scans.push((path, scan));
+            }
+            let scalar = best_partner_from(y, status, g, in_parts, 0, start);
+            scans.push(("scalar in parts", (first, scalar)));
+            for (path, (violator, best)) in scans {
                 assert_eq!(violator, first, "{path}, round {round}");
                 assert_eq!(
                     violator.0.to_bits(),
@@ -314,7 +456,7 @@ mod tests {
                 qd_i: 0.0,
                 y_i: 1.0,
                 sign_i: 1.0,
-                row_i: &row_i,
+                row_i: RowI(&[(0, &row_i, false)]),
                 qd: &qd,
             };
             let start = (f64::NEG_INFINITY, (f64::INFINITY, None));

@@ -4,6 +4,7 @@
 //! between two orders of summing when rebuilding).
 
 use super::{Bound, Smo};
+use crate::kernel::signed;
 
 impl Smo<'_> {
     pub(super) fn reconstruct_gradient(&mut self) {
@@ -23,22 +24,30 @@ impl Smo<'_> {
         if nr_free * l > 2 * active * (l - active) {
             for i in active..l {
                 self.q.ensure(i);
-                let (sign, row) = self.q.column(i);
-                for (j, q_j) in row.iter().enumerate().take(active) {
-                    if self.status[j] == Bound::Free {
-                        self.g[i] += self.alpha[j] * f64::from(sign * q_j);
+                let column = self.q.column(i);
+                let (g, status, alpha) = (&mut self.g, &self.status, &self.alpha);
+                column.parts(0..active, |vars, (row, negated)| {
+                    let sign = signed(column.sign, negated);
+                    for (j, q_j) in vars.zip(row) {
+                        if status[j] == Bound::Free {
+                            g[i] += alpha[j] * f64::from(sign * q_j);
+                        }
                     }
-                }
+                });
             }
         } else {
             for i in 0..active {
                 if self.status[i] == Bound::Free {
                     self.q.ensure(i);
-                    let (sign, row) = self.q.column(i);
+                    let column = self.q.column(i);
                     let alpha_i = self.alpha[i];
-                    for (g, q_j) in self.g[active..l].iter_mut().zip(&row[active..l]) {
-                        *g += alpha_i * f64::from(sign * q_j);
-                    }
+                    let g = &mut self.g;
+                    column.parts(active..l, |vars, (row, negated)| {
+                        let sign = signed(column.sign, negated);
+                        for (g, q_j) in g[vars].iter_mut().zip(row) {
+                            *g += alpha_i * f64::from(sign * q_j);
+                        }
+                    });
                 }
             }
         }

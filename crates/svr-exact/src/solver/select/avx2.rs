@@ -2,7 +2,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{merge_lanes, Best, Bound, Partner, TAU};
+use super::{merge_lanes, Best, Bound, Cursor, Partner, TAU};
 
 /// Lanes of best values and their indices (as f64, exact below 2^53; -1 for none).
 struct Lanes {
@@ -94,6 +94,7 @@ pub unsafe fn best_partner(y: &[i8], status: &[Bound], g: &[f64], p: Partner) ->
     let (zero, tau) = (_mm256_setzero_pd(), _mm256_set1_pd(TAU));
     let mut gmax2 = _mm256_set1_pd(f64::NEG_INFINITY);
     let mut lanes = Lanes::new(f64::INFINITY);
+    let mut row_i = Cursor::new(p.row_i);
     for t in (0..whole).step_by(4) {
         let (positive, upper, lower) = load_state(y, status, t);
         let positive_pd = _mm256_castsi256_pd(positive);
@@ -109,7 +110,11 @@ pub unsafe fn best_partner(y: &[i8], status: &[Bound], g: &[f64], p: Partner) ->
         if _mm256_movemask_pd(candidate) == 0 {
             continue;
         }
-        let q_ij = _mm256_cvtps_pd(_mm_loadu_ps(p.row_i.as_ptr().add(t)));
+        let (row, negated) = row_i.block(t, 4);
+        let mut q_ij = _mm256_cvtps_pd(_mm_loadu_ps(row));
+        if negated {
+            q_ij = _mm256_xor_pd(q_ij, negate);
+        }
         let coef = _mm256_blendv_pd(coef_negative, coef_positive, positive_pd);
         let quad_coef = _mm256_add_pd(
             _mm256_add_pd(qd_i, _mm256_loadu_pd(p.qd.as_ptr().add(t))),
