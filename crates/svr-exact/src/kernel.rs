@@ -21,9 +21,10 @@ pub use spare::KeepRows;
 /// How many columns a fit sharing the trial's kernel reads in place, per variable,
 /// before it keeps the columns it asks for. Reading a column in place saves copying
 /// it but costs each step that reads it a few cuts: a diabetes trial of the default
-/// ranges (most fits a few hundred steps) ran 8 % faster reading every column in
-/// place, but the wide ranges' mean, long fits, 5 % slower; switching to kept columns
-/// after 1 ask per variable left that mean within 2 % (3 per variable: the same).
+/// ranges (most fits a few hundred steps) ran 7-10 % faster reading every column in
+/// place, but the wide ranges' mean, long fits, 3-6 % slower; switching to kept
+/// columns after 1 ask per variable left that mean within 3 % (3 per variable: the
+/// same).
 const IN_PLACE_ASKS_PER_VARIABLE: u64 = 1;
 
 /// The columns of Q = [K -K; -K K] for one gamma, as the solver asks for them: kernel

@@ -110,7 +110,7 @@ impl<'a> Column<'a> {
             each(start..end, i.part(start..end), j.part(start..end));
         };
         let parted = match (i.values, j.values) {
-            // Past shrinking's first swap every column is kept: one piece.
+            // Kept columns (past a swap, or past a fit's first asks): one piece.
             (Values::Kept(_), Values::Kept(_)) => return piece(vars.start, vars.end),
             (Values::Shared { .. }, _) => i,
             _ => j,
