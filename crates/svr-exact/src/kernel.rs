@@ -158,14 +158,13 @@ impl<'d> KernelRows<'d> {
         // Early in a fit columns are read in place (the shared kernel computed if no
         // fit has begun to); past that, kept, as each step reading a column in place
         // costs more than copying it once, and a long fit reads its columns often.
-        if self.clock < IN_PLACE_ASKS_PER_VARIABLE * self.width() as u64
+        self.clock += 1;
+        if self.clock <= IN_PLACE_ASKS_PER_VARIABLE * self.width() as u64
             && self.reads_in_place()
             && self.shared.is_some_and(|s| s.full_row(real).is_some())
         {
-            self.clock += 1;
             return;
         }
-        self.clock += 1;
         let slot = if let Some(slot) = self.slot[real] {
             if self.clock - self.computed_at[slot] > REUSE_GAP {
                 self.leave_probation(slot);

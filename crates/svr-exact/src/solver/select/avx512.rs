@@ -192,17 +192,13 @@ unsafe fn best_partner_in<const PARTS: bool>(
     // then empty, is not read.
     assert!(p.qd.len() >= len);
     assert!(PARTS || p.row_i.0.first().is_none_or(|part| part.1.len() >= len));
-    let whole_row = p
-        .row_i
-        .0
-        .first()
-        .map_or(std::ptr::null(), |part| part.1.as_ptr());
     let mut cursor = Cursor::new(p.row_i);
     let mut row_i = |t: usize, count: usize| {
         if PARTS {
             cursor.block(t, count)
         } else {
-            (whole_row.wrapping_add(t), false)
+            // One part from variable 0: its values begin at the cursor's base.
+            (cursor.base.wrapping_add(t), false)
         }
     };
     let gmax = _mm512_set1_pd(p.gmax);
