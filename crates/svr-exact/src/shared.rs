@@ -366,8 +366,8 @@ impl<'a> Shared<'a> {
     /// The trial's kernel row of the fit's training row `real`, over the whole training
     /// set.
     pub(super) fn full_row(&self, real: usize) -> Option<&'a [f32]> {
-        let (kernel, i) = (self.kernel, self.rows[real]);
-        Some(&kernel.ready(self.full)?[i * kernel.n..(i + 1) * kernel.n])
+        self.kernel.ready(self.full)?;
+        self.full_row_if_computed(real)
     }
 
     /// [`Shared::full_row`], only if the kernel is computed.
