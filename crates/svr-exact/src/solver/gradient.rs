@@ -49,7 +49,7 @@ widest! {
 }
 
 /// The factor of column k in G_bar's move, `G_bar += factor Q_k`: `C` times the column's
-/// sign (C (sign row[k]) is (C sign) row[k] to the bit, the sign being +-1), negated when
+/// sign (`C (sign row[k])` is `(C sign) row[k]` to the bit, the sign being +-1), negated when
 /// k left its upper bound (the reference's `G_bar -= C Q_k`, which adding the negated
 /// product is to the bit).
 pub(super) fn move_factor(c: f64, sign: f32, was_upper: bool) -> f64 {
