@@ -181,6 +181,13 @@ impl SharedKernel {
 const MAX_PREDICTION_KERNEL: u128 = super::MAX_KEPT_DISTANCES;
 
 impl SharedKernel {
+    /// Computes the trial's prediction kernel unless a fit has begun to or it is too
+    /// large to keep: with [`SharedKernel::fill`], what a trial computes before any
+    /// solver iteration, for the reference's fits and predictions.
+    pub fn fill_predictions(&self, full: &Distances, others: &[usize]) {
+        std::hint::black_box(self.predictions(full, others));
+    }
+
     /// The trial's prediction kernel, computed here if no fit has begun to; `None`
     /// while another fit computes it, or when it is larger than
     /// [`MAX_PREDICTION_KERNEL`] or the fit's budget. `others` are the rows of `full`'s predicted rows that
