@@ -81,30 +81,12 @@ fn compute(configs: &[[f64; 3]], repeats: usize, share: bool) -> Vec<f64> {
 }
 
 /// Seconds per trial of each configuration for computing its kernel of the training
-/// rows once: the floor of what a trial must compute.
-fn floor(configs: &[[f64; 3]], repeats: usize) -> Vec<f64> {
-    let data = Dataset::embedded();
-    let train: Vec<usize> = data.train_indices().collect();
-    let train_x = data.features().select(ndarray::Axis(0), &train);
-    let full = svr_exact::Distances::new(&train_x, &train_x, u128::MAX);
-    configs
-        .iter()
-        .map(|[g, _, _]| {
-            timed(repeats, || {
-                let kernel = svr_exact::SharedKernel::new(&full, *g);
-                kernel.fill(&full);
-                std::hint::black_box(&kernel);
-            })
-        })
-        .collect()
-}
-
-/// Seconds per trial of each configuration for computing both of its kernels once,
-/// the training kernel and the prediction kernel of all rows against the training
-/// rows: what a trial computes before any iteration of its solvers, for the
-/// reference's bits (libsvm computes a prediction's kernel another way than the
-/// training kernel's, so neither stands in for the other).
-fn kernels(configs: &[[f64; 3]], repeats: usize) -> Vec<f64> {
+/// rows once, the floor of what a trial must compute; with `predictions`, the
+/// prediction kernel of all rows against the training rows as well: what a trial
+/// computes before any iteration of its solvers, for the reference's bits (libsvm
+/// computes a prediction's kernel another way than the training kernel's, so neither
+/// stands in for the other).
+fn kernels(configs: &[[f64; 3]], repeats: usize, predictions: bool) -> Vec<f64> {
     let data = Dataset::embedded();
     let train: Vec<usize> = data.train_indices().collect();
     let others: Vec<usize> = data.test_indices().collect();
@@ -116,7 +98,9 @@ fn kernels(configs: &[[f64; 3]], repeats: usize) -> Vec<f64> {
             timed(repeats, || {
                 let kernel = svr_exact::SharedKernel::new(&full, *g);
                 kernel.fill(&full);
-                kernel.fill_predictions(&full, &others);
+                if predictions {
+                    kernel.fill_predictions(&full, &others);
+                }
                 std::hint::black_box(&kernel);
             })
         })
@@ -203,8 +187,8 @@ fn main() {
         println!(
             "smoke: compute {:.4} s, floor {:.5} s, both kernels {:.5} s, written {:.4} s, overlapped {:.4} s per trial",
             median(&compute(&few, 1, true)),
-            median(&floor(&few, 1)),
-            median(&kernels(&few, 1)),
+            median(&kernels(&few, 1, false)),
+            median(&kernels(&few, 1, true)),
             written(&few, false),
             written(&few, true)
         );
@@ -223,8 +207,8 @@ fn main() {
         let sk = sklearn(&cfgs, REPEATS);
         let ours = compute(&cfgs, REPEATS, true);
         let unshared = compute(&cfgs, REPEATS, false);
-        let kernel = floor(&cfgs, REPEATS);
-        let both = kernels(&cfgs, REPEATS);
+        let kernel = kernels(&cfgs, REPEATS, false);
+        let both = kernels(&cfgs, REPEATS, true);
         let with_writes = written(&cfgs, false);
         let overlapped = written(&cfgs, true);
         let ratios =
