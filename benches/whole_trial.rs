@@ -216,7 +216,7 @@ fn main() {
         let faster = ratios(&sk, &ours);
         let over_floor = ratios(&ours, &kernel);
         println!(
-            "{band:<8} medians: scikit-learn {:.2} ms; svr-etl compute {:.3} ms ({:.1}x faster, slowest config {:.1}x; each fit its own kernel {:.3} ms); floor {:.3} ms (compute is {:.1}x it); with the prediction kernel {:.3} ms ({:.1}x the floor)",
+            "{band:<8} medians: scikit-learn {:.2} ms; svr-etl compute {:.3} ms ({:.1}x faster, slowest config {:.1}x; each fit its own kernel {:.3} ms); floor {:.3} ms (compute is {:.1}x it); with the prediction kernel {:.3} ms ({:.1}x the floor; compute is {:.1}x both)",
             median(&sk) * 1e3,
             median(&ours) * 1e3,
             median(&faster),
@@ -226,6 +226,7 @@ fn main() {
             median(&over_floor),
             median(&both) * 1e3,
             median(&ratios(&both, &kernel)),
+            median(&ratios(&ours, &both)),
         );
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         println!(
