@@ -185,7 +185,7 @@ impl SharedKernel {
     /// large to keep: with [`SharedKernel::fill`], what a trial computes before any
     /// solver iteration, for the reference's fits and predictions.
     pub fn fill_predictions(&self, full: &Distances, others: &[usize]) {
-        std::hint::black_box(self.predictions(full, others));
+        let _ = self.predictions(full, others);
     }
 
     /// The trial's prediction kernel, computed here if no fit has begun to; `None`
