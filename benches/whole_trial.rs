@@ -2,8 +2,8 @@
 //! cross-validation, against scikit-learn computing the same (fit, predict,
 //! `cross_val_score(cv=5)`; benches/sklearn_trial_peer.py) and against the floor, the
 //! time to compute the trial's kernel of the training rows once, and against that with
-//! the trial's prediction kernel as well: both kernels come before any solver iteration
-//! and neither stands in for the other. Same configurations, same run, the process and
+//! the trial's prediction kernel as well: a trial computes both kernels whatever its
+//! solvers' iterations cost, and neither stands in for the other. Same configurations, same run, the process and
 //! its peer pinned to one CPU.
 //!
 //!     pip install scikit-learn==1.9.1
@@ -83,7 +83,7 @@ fn compute(configs: &[[f64; 3]], repeats: usize, share: bool) -> Vec<f64> {
 /// Seconds per trial of each configuration for computing its kernel of the training
 /// rows once, the floor of what a trial must compute; with `predictions`, the
 /// prediction kernel of all rows against the training rows as well: what a trial
-/// computes before any iteration of its solvers, for the reference's bits (libsvm
+/// computes besides its solvers' iterations, for the reference's bits (libsvm
 /// computes a prediction's kernel another way than the training kernel's, so neither
 /// stands in for the other).
 fn kernels(configs: &[[f64; 3]], repeats: usize, predictions: bool) -> Vec<f64> {

@@ -182,8 +182,8 @@ const MAX_PREDICTION_KERNEL: u128 = super::MAX_KEPT_DISTANCES;
 
 impl SharedKernel {
     /// Computes the trial's prediction kernel unless a fit has begun to or it is too
-    /// large to keep: with [`SharedKernel::fill`], what a trial computes before any
-    /// solver iteration, for the reference's fits and predictions.
+    /// large to keep: with [`SharedKernel::fill`], what a trial computes besides its
+    /// solvers' iterations, for the reference's fits and predictions.
     pub fn fill_predictions(&self, full: &Distances, others: &[usize]) {
         let _ = self.predictions(full, others);
     }
