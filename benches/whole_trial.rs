@@ -3,8 +3,8 @@
 //! `cross_val_score(cv=5)`; benches/sklearn_trial_peer.py) and against the floor, the
 //! time to compute the trial's kernel of the training rows once, and against that with
 //! the trial's prediction kernel as well: a trial computes both kernels whatever its
-//! solvers' iterations cost, and neither stands in for the other. Same configurations, same run, the process and
-//! its peer pinned to one CPU.
+//! solvers' iterations cost, and neither stands in for the other. Same configurations,
+//! same run, the process and its peer pinned to one CPU.
 //!
 //!     pip install scikit-learn==1.9.1
 //!     cargo bench --bench whole_trial
